@@ -19,7 +19,7 @@ class Modality(str, enum.Enum):
         return self.value
 
     @classmethod
-    def parse(cls, name: str) -> "Modality":
+    def parse(cls, name: str) -> Modality:
         """`Modality.parse("t1c")`; raises ValueError naming the valid choices."""
         try:
             return cls(name.lower())

@@ -9,8 +9,9 @@ log(scales), fitted on training cases (one scanner gives correlated gains across
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ class IntensityModel:
         *,
         percentile: float = DEFAULT_PERCENTILE,
         ridge: float = 1e-3,
-    ) -> "IntensityModel":
+    ) -> IntensityModel:
         """Least squares (small ridge on the slopes) over cases; `scales[k][m]` = scale of modality m in case k.
 
         With fewer than len(sources) + 2 cases the slopes are not identifiable: it falls back to
@@ -116,7 +117,7 @@ class IntensityModel:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "IntensityModel":
+    def from_dict(cls, data: dict[str, Any]) -> IntensityModel:
         try:
             return cls(
                 target=Modality(data["target"]),

@@ -25,7 +25,7 @@ class Geometry:
     affine: np.ndarray
     header: nib.Nifti1Header
 
-    def matches(self, other: "Geometry", tolerance: float = AFFINE_TOLERANCE) -> bool:
+    def matches(self, other: Geometry, tolerance: float = AFFINE_TOLERANCE) -> bool:
         return self.shape == other.shape and bool(np.allclose(self.affine, other.affine, atol=tolerance))
 
 

@@ -1,0 +1,66 @@
+"""Atomic NIfTI writing with the source geometry."""
+
+from __future__ import annotations
+
+import os
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from brasyn.constants import BRATS_AFFINE
+from brasyn.errors import GeometryError
+from brasyn.io.nifti import load_volume, new_geometry, write_volume
+
+
+def test_written_file_keeps_source_affine_shape_and_dtype(case_factory, tmp_path):
+    folder = case_factory("c1")
+    data, geometry = load_volume(folder / "c1-t1n.nii.gz")
+    out = write_volume(data * 2.6, tmp_path / "c1-t2f.nii.gz", geometry)
+    image = nib.load(str(out))
+    assert image.shape == geometry.shape
+    np.testing.assert_array_equal(image.affine, BRATS_AFFINE)
+    assert image.get_data_dtype() == np.int16
+    assert int(image.header["sform_code"]) == 1 and int(image.header["qform_code"]) == 1
+    np.testing.assert_array_equal(np.asarray(image.dataobj), np.rint(data * 2.6).astype(np.int16))
+    assert nib.aff2axcodes(image.affine) == ("L", "P", "S")
+
+
+def test_integer_output_is_clipped_to_range(tmp_path):
+    geometry = new_geometry((4, 4, 2), BRATS_AFFINE)
+    data = np.full((4, 4, 2), 1e6, np.float32)
+    data[0] = -1e6
+    out = write_volume(data, tmp_path / "x.nii.gz", geometry)
+    values = np.asarray(nib.load(str(out)).dataobj)
+    assert values.max() == 32767 and values.min() == -32768
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    geometry = new_geometry((4, 4, 2), BRATS_AFFINE)
+
+    def broken_save(image, filename):
+        with open(filename, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(nib, "save", broken_save)
+    with pytest.raises(OSError, match="No space left"):
+        write_volume(np.zeros((4, 4, 2)), tmp_path / "c1-t1n.nii.gz", geometry)
+    assert os.listdir(tmp_path) == []
+
+
+def test_existing_file_is_replaced_only_when_write_succeeds(tmp_path, monkeypatch):
+    geometry = new_geometry((4, 4, 2), BRATS_AFFINE)
+    target = write_volume(np.ones((4, 4, 2)), tmp_path / "c1-t1n.nii.gz", geometry)
+    before = target.read_bytes()
+    monkeypatch.setattr(nib, "save", lambda image, filename: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        write_volume(np.zeros((4, 4, 2)), target, geometry)
+    assert target.read_bytes() == before and os.listdir(tmp_path) == ["c1-t1n.nii.gz"]
+
+
+def test_shape_must_match_geometry(tmp_path):
+    geometry = new_geometry((4, 4, 2), BRATS_AFFINE)
+    with pytest.raises(GeometryError, match="expected shape \\(4, 4, 2\\), found \\(4, 4, 3\\)"):
+        write_volume(np.zeros((4, 4, 3)), tmp_path / "x.nii.gz", geometry)
+    assert os.listdir(tmp_path) == []

@@ -1,0 +1,60 @@
+"""Normalisation to [-1, 1], its inverse, and the scanner-scale intensity model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brasyn.constants import Modality, sources_for
+from brasyn.data.normalization import IntensityModel, brain_mask, denormalize, normalize, robust_scale
+from brasyn.errors import IntensityError
+
+
+def test_normalize_maps_background_to_minus_one_and_scale_to_one():
+    volume = np.array([0.0, 50.0, 100.0, 400.0], np.float32)
+    out = normalize(volume, 100.0)
+    np.testing.assert_allclose(out, [-1.0, 0.0, 1.0, 1.0])
+    assert out.dtype == np.float32
+
+
+def test_denormalize_inverts_normalize_below_the_scale():
+    volume = np.linspace(0, 800, 50, dtype=np.float32)
+    np.testing.assert_allclose(denormalize(normalize(volume, 800.0), 800.0), volume, rtol=1e-5, atol=1e-3)
+
+
+def test_robust_scale_uses_brain_voxels_only():
+    volume = np.zeros((10, 10), np.float32)
+    volume[:5] = np.arange(50).reshape(5, 10) + 1  # 1..50
+    mask = brain_mask([volume])
+    assert mask.sum() == 50
+    assert robust_scale(volume, mask, 50.0) == pytest.approx(25.5)
+    with pytest.raises(IntensityError, match="t1n: expected brain voxels above 0, found none"):
+        robust_scale(np.zeros((3, 3)), np.ones((3, 3), bool), name="t1n")
+
+
+def test_intensity_model_recovers_an_exact_log_linear_relation():
+    target = Modality.T1C
+    sources = sources_for(target)
+    rng = np.random.default_rng(0)
+    scales = []
+    for _ in range(20):
+        s = {m: float(np.exp(rng.uniform(5, 8))) for m in sources}
+        s[target] = float(np.exp(0.3 + 0.5 * np.log(s[sources[0]]) + 0.4 * np.log(s[sources[2]])))
+        scales.append(s)
+    model = IntensityModel.fit(target, sources, scales, ridge=0.0)
+    np.testing.assert_allclose(model.coefficients, [0.5, 0.0, 0.4], atol=1e-8)
+    assert model.intercept == pytest.approx(0.3)
+    assert model.residual_std < 1e-9
+    probe = {m: 1000.0 for m in sources}
+    assert model.predict_scale(probe) == pytest.approx(np.exp(0.3 + 0.9 * np.log(1000.0)))
+    assert IntensityModel.from_dict(model.to_dict()) == model
+
+
+def test_intensity_model_with_few_cases_keeps_the_ratio_to_the_geometric_mean():
+    target = Modality.T2F
+    sources = sources_for(target)
+    scales = [{Modality.T1N: 100.0, Modality.T1C: 400.0, Modality.T2W: 250.0, Modality.T2F: 300.0}]
+    model = IntensityModel.fit(target, sources, scales)
+    assert model.predict_scale(scales[0]) == pytest.approx(300.0)
+    doubled = {m: 2 * v for m, v in scales[0].items()}
+    assert model.predict_scale(doubled) == pytest.approx(600.0)
