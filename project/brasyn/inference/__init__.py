@@ -1,0 +1,39 @@
+"""Inference: load the four dedicated checkpoints, synthesize each case's missing modality.
+
+- `synthesize_folder(data_path, output_path, weights)` -> `InferenceSummary` (a BraSyn data folder)
+- `synthesize(t1n=..., t1c=..., t2w=..., output_file=...)` (one case from exactly three files)
+- `Predictor.from_checkpoint(path).predict(sources)` (one model on arrays)
+"""
+
+from __future__ import annotations
+
+from brasyn.inference.api import synthesize
+from brasyn.inference.engine import (
+    CaseResult,
+    InferenceSummary,
+    Outcome,
+    OutputError,
+    default_weights_dir,
+    load_predictors,
+    synthesize_folder,
+)
+from brasyn.inference.predictor import InferenceError, Prediction, Predictor, PreparedCase
+from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
+
+__all__ = [
+    "CaseResult",
+    "InferenceError",
+    "InferenceSettings",
+    "InferenceSummary",
+    "Outcome",
+    "OutputError",
+    "Prediction",
+    "Predictor",
+    "PreparedCase",
+    "default_weights_dir",
+    "load_predictors",
+    "resolve_device",
+    "resolve_precision",
+    "synthesize",
+    "synthesize_folder",
+]

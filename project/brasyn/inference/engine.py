@@ -1,0 +1,303 @@
+"""Inference over a data folder: every case attempted, one line per case, a summary at the end.
+
+The four dedicated checkpoints are loaded once (only those some case needs). While the model runs
+on case k, a background thread reads case k+1 and another writes case k-1 (file I/O overlaps
+compute). Nothing is written outside `output_path` (and the optional segmentation folder): each
+file goes through a temporary file in its destination folder and an atomic rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+from brasyn.checkpoint import checkpoint_filename
+from brasyn.constants import Modality, image_filename, sources_for
+from brasyn.data.cases import Case, CaseStatus, CaseVolumes, discover_cases, load_case
+from brasyn.errors import BrasynError, InputError
+from brasyn.inference.predictor import Prediction, Predictor
+from brasyn.inference.settings import InferenceSettings
+from brasyn.io.nifti import write_volume
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_ENV = "BRASYN_WEIGHTS"
+
+
+class OutputError(BrasynError):
+    """The output folder cannot be used (not writable, or shared with inputs or other outputs)."""
+
+
+class Outcome(str, Enum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """What happened to one case folder."""
+
+    case_id: str
+    outcome: Outcome
+    target: Modality | None = None
+    output: Path | None = None
+    reason: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class InferenceSummary:
+    """Results of `synthesize_folder`, in case order."""
+
+    results: tuple[CaseResult, ...] = field(default=())
+    output_path: Path | None = None
+
+    def _with(self, outcome: Outcome) -> list[CaseResult]:
+        return [r for r in self.results if r.outcome is outcome]
+
+    @property
+    def done(self) -> list[CaseResult]:
+        return self._with(Outcome.DONE)
+
+    @property
+    def skipped(self) -> list[CaseResult]:
+        return self._with(Outcome.SKIPPED)
+
+    @property
+    def failed(self) -> list[CaseResult]:
+        return self._with(Outcome.FAILED)
+
+    @property
+    def ok(self) -> bool:
+        """True when no case failed (the exit status is 0)."""
+        return not self.failed
+
+    def format(self) -> str:
+        """Multi-line human summary: counts, then one line per skipped or failed case with its reason."""
+        lines = [f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed ({len(self.results)} cases)"]
+        lines += [f"  skipped {r.case_id}: {r.reason}" for r in self.skipped]
+        lines += [f"  FAILED  {r.case_id}: {r.reason}" for r in self.failed]
+        return "\n".join(lines)
+
+
+def default_weights_dir() -> Path:
+    """$BRASYN_WEIGHTS, else `workspace/additional_files` of the source checkout this package runs from."""
+    if os.environ.get(WEIGHTS_ENV):
+        return Path(os.environ[WEIGHTS_ENV])
+    return Path(__file__).resolve().parents[3] / "workspace" / "additional_files"
+
+
+@dataclass
+class _Job:
+    case: Case
+    target: Modality
+    output: Path
+    seg_output: Path | None
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _check_output_folder(output_path: Path, data_path: Path, seg_path: Path | None) -> None:
+    output_path.mkdir(parents=True, exist_ok=True)
+    if not os.access(output_path, os.W_OK | os.X_OK):
+        raise OutputError(f"{output_path}: output folder is not writable (expected write permission for uid {os.getuid()})")
+    if _is_within(output_path, data_path) or _is_within(data_path, output_path):
+        raise OutputError(f"{output_path}: the output folder must not contain or lie inside the data folder {data_path}")
+    if seg_path is not None:
+        if _is_within(seg_path, output_path) or _is_within(output_path, seg_path):
+            raise OutputError(
+                f"{seg_path}: the segmentation folder must be separate from {output_path} (which holds only predictions)"
+            )
+        seg_path.mkdir(parents=True, exist_ok=True)
+        if not os.access(seg_path, os.W_OK | os.X_OK):
+            raise OutputError(f"{seg_path}: segmentation folder is not writable")
+
+
+def _plan(
+    cases: list[Case], output_path: Path, seg_path: Path | None, overwrite: bool
+) -> tuple[list[_Job], dict[str, CaseResult]]:
+    """Split cases into jobs and immediate results (skipped / failed before any work)."""
+    jobs: list[_Job] = []
+    settled: dict[str, CaseResult] = {}
+    for case in cases:
+        if case.status is CaseStatus.COMPLETE:
+            settled[case.case_id] = CaseResult(case.case_id, Outcome.SKIPPED, reason=case.describe_missing())
+            continue
+        if case.status is CaseStatus.INVALID:
+            settled[case.case_id] = CaseResult(case.case_id, Outcome.FAILED, reason=case.describe_missing())
+            continue
+        target = case.target
+        output = output_path / image_filename(case.case_id, target)
+        if output.exists() and not overwrite:
+            settled[case.case_id] = CaseResult(
+                case.case_id, Outcome.SKIPPED, target, output, reason=f"{output.name} exists (use --overwrite to replace it)"
+            )
+            continue
+        seg_output = seg_path / image_filename(case.case_id, "seg") if seg_path is not None else None
+        jobs.append(_Job(case, target, output, seg_output))
+    return jobs, settled
+
+
+def load_predictors(
+    weights: Path, targets: set[Modality], settings: InferenceSettings
+) -> tuple[dict[Modality, Predictor], dict[Modality, str]]:
+    """Load each needed checkpoint once; a missing or broken one is reported, not raised."""
+    predictors: dict[Modality, Predictor] = {}
+    problems: dict[Modality, str] = {}
+    for target in sorted(targets, key=lambda m: m.value):
+        path = Path(weights) / checkpoint_filename(target)
+        try:
+            predictors[target] = Predictor.from_checkpoint(path, target=target, settings=settings)
+            logger.info("loaded %s model %s (%s, batch %d)", target, path, predictors[target].device, settings.batch_size)
+        except BrasynError as exc:
+            problems[target] = str(exc)
+            logger.error("cannot use the %s model: %s", target, exc)
+    return predictors, problems
+
+
+def _read(job: _Job) -> CaseVolumes:
+    return load_case(job.case, modalities=sources_for(job.target))
+
+
+def _write(job: _Job, prediction: Prediction, volumes: CaseVolumes) -> None:
+    write_volume(prediction.image, job.output, volumes.geometry, dtype=np.int16)
+    if job.seg_output is not None and prediction.segmentation is not None:
+        try:
+            write_volume(prediction.segmentation, job.seg_output, volumes.geometry, dtype=np.uint8)
+        except BaseException:
+            job.output.unlink(missing_ok=True)  # a failed case has no output
+            raise
+
+
+def _progress(jobs: list[_Job], enabled: bool) -> Iterator[_Job]:
+    if not enabled:
+        yield from jobs
+        return
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        yield from tqdm(jobs, desc="synthesizing", unit="case", file=sys.stderr)
+
+
+def synthesize_folder(
+    data_path: Path | str,
+    output_path: Path | str,
+    weights: Path | str | None = None,
+    *,
+    settings: InferenceSettings | None = None,
+    **overrides: object,
+) -> InferenceSummary:
+    """Synthesize the missing modality of every case folder in `data_path` into `output_path`.
+
+    Writes `{case}-{missing}.nii.gz` (int16, the sources' geometry, 0 outside the brain) flat into
+    `output_path` and, with `write_segmentation`, `{case}-seg.nii.gz` into `segmentation_path`.
+    `weights` is the folder holding `brasyn_{target}.pt` (default: `default_weights_dir()`).
+    `overrides` are `InferenceSettings` fields (e.g. batch_size=4, device="cpu", overwrite=True).
+
+    Per-case problems never raise: they become failed results with a reason (see `InferenceSummary`).
+    Raises `InputError` when `data_path` holds no case folder and `OutputError` when the output folder
+    is unusable.
+    """
+    settings = (settings or InferenceSettings()).with_overrides(**overrides)
+    data_path, output_path = Path(data_path), Path(output_path)
+    weights = Path(weights) if weights is not None else default_weights_dir()
+    seg_path = Path(settings.segmentation_path) if settings.write_segmentation and settings.segmentation_path else None
+
+    cases = discover_cases(data_path)
+    if not cases:
+        raise InputError(f"{data_path}: expected case folders (one per case, e.g. BraTS-GLI-00001-000/), found none")
+    _check_output_folder(output_path, data_path, seg_path)
+    jobs, settled = _plan(cases, output_path, seg_path, settings.overwrite)
+    for result in settled.values():
+        log = logger.error if result.outcome is Outcome.FAILED else logger.info
+        log("%s: %s: %s", result.case_id, result.outcome.value, result.reason)
+
+    predictors, problems = load_predictors(weights, {job.target for job in jobs}, settings)
+    runnable: list[_Job] = []
+    for job in jobs:
+        if job.target in problems:
+            reason = f"no usable {job.target} model: {problems[job.target]}"
+            settled[job.case.case_id] = CaseResult(job.case.case_id, Outcome.FAILED, job.target, reason=reason)
+            logger.error("%s: failed: %s", job.case.case_id, reason)
+        else:
+            runnable.append(job)
+
+    show = settings.progress if settings.progress is not None else sys.stderr.isatty()
+    results = _run_jobs(runnable, predictors, settings, show)
+    settled.update(results)
+    summary = InferenceSummary(tuple(settled[c.case_id] for c in cases), output_path)
+    logger.info("summary: %s", summary.format().replace("\n", ";"))
+    return summary
+
+
+def _run_jobs(
+    jobs: list[_Job], predictors: dict[Modality, Predictor], settings: InferenceSettings, show_progress: bool
+) -> dict[str, CaseResult]:
+    """The pipeline: read ahead, compute here, write behind."""
+    results: dict[str, CaseResult] = {}
+    if not jobs:
+        return results
+
+    def fail(job: _Job, exc: BaseException, started: float) -> None:
+        if isinstance(exc, BrasynError):
+            reason = str(exc)
+        else:
+            reason = f"unexpected {type(exc).__name__}: {exc}"
+            logger.error("%s: unexpected error", job.case.case_id, exc_info=exc)
+        if settings.overwrite:  # a failed case leaves no (stale) prediction behind
+            job.output.unlink(missing_ok=True)
+        results[job.case.case_id] = CaseResult(
+            job.case.case_id, Outcome.FAILED, job.target, reason=reason, seconds=time.perf_counter() - started
+        )
+        logger.error("%s: failed: %s", job.case.case_id, reason)
+
+    with ThreadPoolExecutor(max_workers=settings.io_workers, thread_name_prefix="brasyn-io") as pool:
+        reads: dict[int, Future[CaseVolumes]] = {0: pool.submit(_read, jobs[0])}
+        pending: tuple[_Job, Future[None], float] | None = None
+        for index, job in enumerate(_progress(jobs, show_progress)):
+            started = time.perf_counter()
+            if index + 1 < len(jobs):
+                reads[index + 1] = pool.submit(_read, jobs[index + 1])
+            try:
+                volumes = reads.pop(index).result()
+                prediction = predictors[job.target].predict(
+                    volumes.images, with_segmentation=job.seg_output is not None, case_id=job.case.case_id
+                )
+            except Exception as exc:  # every case is attempted; the reason is reported
+                fail(job, exc, started)
+                continue
+            if pending is not None:
+                _finish(pending, results, fail)
+            pending = (job, pool.submit(_write, job, prediction, volumes), started)
+        if pending is not None:
+            _finish(pending, results, fail)
+    return results
+
+
+def _finish(pending: tuple[_Job, Future[None], float], results: dict[str, CaseResult], fail) -> None:
+    job, future, started = pending
+    try:
+        future.result()
+    except Exception as exc:
+        fail(job, exc, started)
+        return
+    seconds = time.perf_counter() - started
+    results[job.case.case_id] = CaseResult(job.case.case_id, Outcome.DONE, job.target, job.output, seconds=seconds)
+    logger.info("%s: %s synthesized in %.1f s -> %s", job.case.case_id, job.target, seconds, job.output.name)

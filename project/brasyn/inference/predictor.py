@@ -1,0 +1,237 @@
+"""One dedicated model applied to one case: normalise the sources, run the network over the axial
+slices in batches, undo the padding and the normalisation, zero the background.
+
+Model-kind agnostic: any module whose forward maps normalised sources (B, 3, S, S) to an object with
+`.image` (B, 1, S, S) in [-1, 1] and `.seg_logits` (B, 4, S, S) or None (the PLAVE generator, the
+polynomial baseline) is driven the same way. `Predictor.from_checkpoint(path)` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from brasyn.checkpoint import build_model, load_checkpoint
+from brasyn.constants import Modality, sources_for
+from brasyn.data.normalization import (
+    DEFAULT_PERCENTILE,
+    IntensityModel,
+    brain_mask,
+    denormalize,
+    normalize,
+    robust_scale,
+)
+from brasyn.data.slicing import BACKGROUND, PadRecord, crop_slices, pad_slices
+from brasyn.errors import BrasynError, CheckpointError, GeometryError, InputError
+from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
+
+logger = logging.getLogger(__name__)
+
+_OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
+    {getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError}
+)
+
+
+class InferenceError(BrasynError):
+    """The model could not be run on a case (e.g. out of memory even at batch size 1)."""
+
+
+class PreparedCase(NamedTuple):
+    """What preprocessing did, so that postprocessing undoes it exactly."""
+
+    slices: np.ndarray  # (N, 3, S, S) float32 in [-1, 1]: the padded axial slices that hold brain
+    positions: np.ndarray  # (N,) their indices z along the last axis of the volume
+    pad: PadRecord  # (H, W) -> (S, S)
+    mask: np.ndarray  # (H, W, D) bool: brain = non-zero in any source
+    source_scales: dict[Modality, float]  # robust percentile of each source (maps to +1)
+    target_scale: float  # predicted scale of the missing modality (from the intensity model)
+
+
+class Prediction(NamedTuple):
+    """The synthesized volume of one case."""
+
+    image: np.ndarray  # (H, W, D) float32, scanner units of the target, exactly 0 outside the brain
+    segmentation: np.ndarray | None  # (H, W, D) uint8 labels 0 background, 1 NCR, 2 ED, 3 ET; or None
+    target_scale: float  # the intensity that +1 was mapped to
+
+
+class Predictor:
+    """A dedicated model for one target modality, ready for inference (eval mode, on its device)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        target: Modality,
+        intensity_model: IntensityModel,
+        image_size: int,
+        percentile: float = DEFAULT_PERCENTILE,
+        device: torch.device | str = "cpu",
+        precision: str = "auto",
+        batch_size: int = 16,
+        source: str = "",
+    ) -> None:
+        self.target = Modality(target)
+        self.sources = sources_for(self.target)
+        self.intensity_model = intensity_model
+        self.image_size = int(image_size)
+        self.percentile = float(percentile)
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.autocast_dtype = resolve_precision(precision, self.device)
+        self.batch_size = int(batch_size)
+        self.source = source or f"{self.target} model"
+        self.model = model.to(self.device).eval()
+        try:
+            self._takes_with_seg = "with_seg" in inspect.signature(self.model.forward).parameters
+        except (TypeError, ValueError):
+            self._takes_with_seg = False
+        if tuple(intensity_model.sources) != self.sources:
+            raise CheckpointError(
+                f"{self.source}: intensity model expects sources {[m.value for m in intensity_model.sources]}, "
+                f"expected {[m.value for m in self.sources]}"
+            )
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: Path, *, target: Modality | None = None, settings: InferenceSettings | None = None
+    ) -> Predictor:
+        """Load a checkpoint (any model kind) and build its eval-mode model on the settings' device."""
+        settings = settings or InferenceSettings()
+        checkpoint = load_checkpoint(Path(path), target=target)
+        return cls.from_checkpoint_dict(checkpoint, settings=settings, source=str(path))
+
+    @classmethod
+    def from_checkpoint_dict(
+        cls, checkpoint: dict[str, Any], *, settings: InferenceSettings | None = None, source: str = ""
+    ) -> Predictor:
+        settings = settings or InferenceSettings()
+        image_size = checkpoint["model_config"].get("image_size") if isinstance(checkpoint["model_config"], dict) else None
+        if not isinstance(image_size, int) or image_size < 1:
+            raise CheckpointError(f"{source or 'checkpoint'}: model_config lacks a positive integer image_size")
+        normalization = checkpoint.get("normalization") or {}
+        percentile = float(normalization.get("percentile", DEFAULT_PERCENTILE))
+        return cls(
+            build_model(checkpoint),
+            target=Modality(checkpoint["target"]),
+            intensity_model=IntensityModel.from_dict(checkpoint["intensity_model"]),
+            image_size=image_size,
+            percentile=percentile,
+            device=settings.device,
+            precision=settings.precision,
+            batch_size=settings.batch_size,
+            source=source,
+        )
+
+    # ----------------------------------------------------------------------------------------------
+    def prepare(self, sources: dict[Modality, np.ndarray], *, case_id: str = "") -> PreparedCase:
+        """Normalise the three sources as in training and cut the padded axial slices that hold brain.
+
+        sources: {modality: (H, W, D) float32 scanner units}; must hold this model's three sources.
+        """
+        name = case_id or "case"
+        absent = [m.value for m in self.sources if m not in sources]
+        if absent:
+            raise InputError(f"{name}: the {self.target} model needs {', '.join(absent)}, which the case lacks")
+        volumes = [np.asarray(sources[m], dtype=np.float32) for m in self.sources]
+        shape = volumes[0].shape
+        if len(shape) != 3 or any(v.shape != shape for v in volumes):
+            raise GeometryError(f"{name}: expected three 3-D volumes of one shape, found {[v.shape for v in volumes]}")
+        height, width = shape[0], shape[1]
+        if height > self.image_size or width > self.image_size:
+            raise GeometryError(
+                f"{name}: axial slices of {height} x {width} are larger than the model's image_size "
+                f"{self.image_size} ({self.source}); expected at most {self.image_size} per side"
+            )
+        mask = brain_mask(volumes)
+        scales = {
+            m: robust_scale(v, mask, self.percentile, name=f"{name}: {m}") for m, v in zip(self.sources, volumes, strict=True)
+        }
+        target_scale = self.intensity_model.predict_scale(scales)
+        if not np.isfinite(target_scale) or target_scale <= 0:
+            raise InputError(f"{name}: predicted {self.target} scale is {target_scale}, expected a positive number")
+        positions = np.flatnonzero(mask.any(axis=(0, 1)))
+        # (3, H, W, D) -> the brain slices as (N, 3, H, W)
+        stack = np.stack([normalize(v[..., positions], scales[m]) for m, v in zip(self.sources, volumes, strict=True)])
+        stack = np.ascontiguousarray(stack.transpose(3, 0, 1, 2))  # (N, 3, H, W)
+        padded, record = pad_slices(stack, self.image_size, value=BACKGROUND)  # (N, 3, S, S)
+        return PreparedCase(padded, positions, record, mask, scales, float(target_scale))
+
+    def run(self, slices: np.ndarray, *, with_segmentation: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network over (N, 3, S, S) normalised slices in batches -> image (N, S, S) in [-1, 1]
+        and labels (N, S, S) uint8 (argmax of the seg logits) or None.
+
+        A CUDA out-of-memory error halves the batch size (logged) and retries; at batch size 1 it is an
+        `InferenceError`.
+        """
+        n = len(slices)
+        size = slices.shape[-1] if n else self.image_size
+        images = np.empty((n, size, size), dtype=np.float32)
+        labels = np.empty((n, size, size), dtype=np.uint8) if with_segmentation else None
+        start = 0
+        while start < n:
+            stop = min(n, start + self.batch_size)
+            try:
+                image, label = self._forward(slices[start:stop], with_segmentation)
+            except _OOM_ERRORS as exc:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if self.batch_size == 1:
+                    raise InferenceError(f"{self.source}: out of memory even at batch size 1 ({exc})") from exc
+                self.batch_size = max(1, self.batch_size // 2)
+                logger.warning("out of memory on %s; retrying with batch size %d", self.device, self.batch_size)
+                continue
+            images[start:stop] = image
+            if labels is not None:
+                if label is None:
+                    raise InferenceError(f"{self.source}: segmentation asked for, but the model has no segmentation decoder")
+                labels[start:stop] = label
+            start = stop
+        return images, labels
+
+    def _forward(self, batch: np.ndarray, with_segmentation: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)  # (B, 3, S, S)
+        autocast = (
+            torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
+            out = self.model(x, with_seg=with_segmentation) if self._takes_with_seg else self.model(x)
+            image = out.image.float()[:, 0].clamp_(-1.0, 1.0)  # (B, S, S)
+            label = None
+            if with_segmentation and out.seg_logits is not None:
+                label = out.seg_logits.argmax(dim=1).to(torch.uint8)  # (B, S, S)
+        return image.cpu().numpy(), (label.cpu().numpy() if label is not None else None)
+
+    def restore(self, prepared: PreparedCase, image: np.ndarray, labels: np.ndarray | None) -> Prediction:
+        """Undo `prepare`: crop, put the slices back at their z, scanner scale, 0 outside the brain."""
+        shape = prepared.mask.shape
+        volume = np.zeros(shape, dtype=np.float32)
+        mask = prepared.mask
+        if len(prepared.positions):
+            cropped = crop_slices(image, prepared.pad)  # (N, H, W)
+            scanner = denormalize(cropped, prepared.target_scale)  # (N, H, W)
+            volume[..., prepared.positions] = scanner.transpose(1, 2, 0)  # (H, W, N)
+        volume[~mask] = 0.0
+        segmentation = None
+        if labels is not None:
+            segmentation = np.zeros(shape, dtype=np.uint8)
+            if len(prepared.positions):
+                segmentation[..., prepared.positions] = crop_slices(labels, prepared.pad).transpose(1, 2, 0)
+            segmentation[~mask] = 0
+        return Prediction(volume, segmentation, prepared.target_scale)
+
+    def predict(
+        self, sources: dict[Modality, np.ndarray], *, with_segmentation: bool = False, case_id: str = ""
+    ) -> Prediction:
+        """The missing modality of one case from its three sources {modality: (H, W, D) scanner units}."""
+        prepared = self.prepare(sources, case_id=case_id)
+        image, labels = self.run(prepared.slices, with_segmentation=with_segmentation)
+        return self.restore(prepared, image, labels)

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""MLCube / MedPerf / plain-Docker entrypoint of the brasyn model.
+
+    python mlcube.py infer --data_path=DATA --output_path=OUT [--parameters_file=FILE] [--weights=DIR]
+    python mlcube.py train --data_path=DATA --output_path=WEIGHTS [--parameters_file=FILE]
+
+Options come in `--key=value` form (as MLCube and MedPerf pass them). Defaults for
+`--parameters_file` and `--weights` are found next to this file: `workspace/parameters.yaml` and
+`workspace/additional_files/` (in the image: /mlcube_project/workspace/...), else in the repository's
+top-level `workspace/` (this file lives in <repo>/project/). Runs without installing the package:
+<repo>/project is put on sys.path when it holds `brasyn/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if (HERE / "brasyn").is_dir() and str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import typer  # noqa: E402
+
+from brasyn.errors import BrasynError, ConfigError  # noqa: E402
+
+logger = logging.getLogger("brasyn.mlcube")
+
+
+def workspace_default(relative: str) -> Path:
+    """`relative` under the first workspace that has it: <here>/workspace (image), <here>/../workspace (repo)."""
+    candidates = [HERE / "workspace" / relative, HERE.parent / "workspace" / relative]
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    return candidates[-1]
+
+
+DEFAULT_PARAMETERS = workspace_default("parameters.yaml")
+DEFAULT_WEIGHTS = workspace_default("additional_files")
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="brasyn MLCube entrypoint.")
+
+
+def read_parameters(path: Path) -> dict:
+    """The parameters file as a mapping (a missing file is a `ConfigError`; an empty one is {})."""
+    from brasyn.config import load_yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameters file not found")
+    data = load_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with infer:/train: sections, found {type(data).__name__}")
+    unknown = sorted(set(data) - {"infer", "train"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown section {unknown[0]} (valid: infer, train)")
+    return data
+
+
+@app.command("infer")
+def infer(
+    data_path: Path = typer.Option(..., "--data_path", help="Folder of case folders."),
+    output_path: Path = typer.Option(..., "--output_path", help="Folder for {case}-{missing}.nii.gz."),
+    parameters_file: Path = typer.Option(DEFAULT_PARAMETERS, "--parameters_file", help="YAML with an infer: section."),
+    weights: Path = typer.Option(DEFAULT_WEIGHTS, "--weights", help="Folder holding brasyn_{target}.pt."),
+) -> None:
+    """Synthesize each case's missing modality into output_path (exit status 1 if any case failed)."""
+    from brasyn.inference import InferenceSettings, synthesize_folder
+
+    settings = InferenceSettings.from_dict(read_parameters(parameters_file).get("infer"))
+    logger.info("infer: data %s -> %s, weights %s, settings %s", data_path, output_path, weights, settings.to_dict())
+    summary = synthesize_folder(data_path, output_path, weights, settings=settings)
+    typer.echo(summary.format())
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command("train")
+def train(
+    data_path: Path = typer.Option(..., "--data_path", help="Folder of complete training cases (with segmentations)."),
+    output_path: Path = typer.Option(..., "--output_path", help="Folder for the four checkpoints brasyn_{target}.pt."),
+    parameters_file: Path = typer.Option(DEFAULT_PARAMETERS, "--parameters_file", help="YAML with a train: section."),
+) -> None:
+    """Train the four dedicated models and write their checkpoints into output_path."""
+    from brasyn.checkpoint import checkpoint_filename
+    from brasyn.constants import MODALITIES, Modality
+    from brasyn.training import load_training_setup
+    from brasyn.training import train as run_training
+
+    section = dict(read_parameters(parameters_file).get("train") or {})
+    targets_raw = section.pop("targets", None)
+    try:
+        targets = tuple(Modality.parse(t) for t in targets_raw) if targets_raw else MODALITIES
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"train.targets: {exc}") from exc
+    setup = load_training_setup(section)
+    output_path.mkdir(parents=True, exist_ok=True)
+    checkpoints = run_training(data_path, output_path, setup, targets, resume=True)
+    for target, path in checkpoints.items():
+        destination = output_path / checkpoint_filename(target)
+        if Path(path).resolve() != destination.resolve():
+            shutil.copy2(path, destination)
+        typer.echo(f"{target}: {destination}")
+
+
+@app.command("hotfix")
+def hotfix() -> None:
+    """No-op (MLCube templates call it; it also keeps `infer` an explicit sub-command)."""
+
+
+def main() -> None:
+    from brasyn.cli import configure_logging
+
+    configure_logging()
+    try:
+        app(standalone_mode=False)
+    except BrasynError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
