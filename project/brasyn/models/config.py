@@ -30,7 +30,7 @@ class ModelConfig:
     """Channel reduction ratio of the single-modal squeeze-excitation attention."""
 
     fusion_reduction: int = 16
-    """Reduction ratio of the collaborative-attention token MLP (first Linear: L -> L / ratio, L = M*H*W/16)."""
+    """Reduction ratio of the collaborative-attention token MLP: Linear(L -> L / ratio), L = n_sources * (image_size / 4) ** 2."""
 
     fusion_mix: float = 0.1
     """Weight of the attention output when mixed back into each branch: f' = (1 - mix) * f + mix * out."""
@@ -133,7 +133,7 @@ class ModelConfig:
 
     @classmethod
     def tiny(cls, **overrides: Any) -> ModelConfig:
-        """A few-thousand-parameter configuration at 64 x 64 for tests and smoke runs."""
+        """A ~84 k-parameter generator configuration at 64 x 64 for tests and smoke runs (`overrides` replace fields)."""
         values: dict[str, Any] = dict(
             base_channels=8,
             image_size=64,
