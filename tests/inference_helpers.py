@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from conftest import write_case
 
 from brasyn.checkpoint import CHECKPOINT_FORMAT, checkpoint_filename, save_checkpoint
 from brasyn.constants import MODALITIES, Modality, image_filename, sources_for
 from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel
 from brasyn.io.nifti import load_volume
-from conftest import write_case
 
 COHORT_SHAPE = (48, 48, 12)  # fits the tiny model's 64 x 64 slices
 TARGET_FACTOR = 2.0  # the hand-made intensity model: target scale = 2 x geometric mean of source scales

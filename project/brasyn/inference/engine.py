@@ -113,10 +113,17 @@ def _is_within(path: Path, folder: Path) -> bool:
         return False
 
 
+def _make_folder(path: Path, what: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the {what} ({type(exc).__name__}: {exc.strerror or exc})") from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: the {what} is not writable (expected write permission for uid {os.getuid()})")
+
+
 def _check_output_folder(output_path: Path, data_path: Path, seg_path: Path | None) -> None:
-    output_path.mkdir(parents=True, exist_ok=True)
-    if not os.access(output_path, os.W_OK | os.X_OK):
-        raise OutputError(f"{output_path}: output folder is not writable (expected write permission for uid {os.getuid()})")
+    """Refuse overlapping folders (before creating anything), then create and check the outputs."""
     if _is_within(output_path, data_path) or _is_within(data_path, output_path):
         raise OutputError(f"{output_path}: the output folder must not contain or lie inside the data folder {data_path}")
     if seg_path is not None:
@@ -124,9 +131,11 @@ def _check_output_folder(output_path: Path, data_path: Path, seg_path: Path | No
             raise OutputError(
                 f"{seg_path}: the segmentation folder must be separate from {output_path} (which holds only predictions)"
             )
-        seg_path.mkdir(parents=True, exist_ok=True)
-        if not os.access(seg_path, os.W_OK | os.X_OK):
-            raise OutputError(f"{seg_path}: segmentation folder is not writable")
+        if _is_within(seg_path, data_path):
+            raise OutputError(f"{seg_path}: the segmentation folder must not lie inside the data folder {data_path}")
+    _make_folder(output_path, "output folder")
+    if seg_path is not None:
+        _make_folder(seg_path, "segmentation folder")
 
 
 def _plan(

@@ -1,0 +1,464 @@
+"""Inference engine: the BraSyn output contract, the maths of pre/post-processing, batching, the
+robustness rules (every case attempted, clear reasons, nothing stray), the Python API and the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import math
+import os
+import threading
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_volumes, write_case
+from inference_helpers import (
+    COHORT_SHAPE,
+    TARGET_FACTOR,
+    check_prediction_folder,
+    hand_intensity_model,
+    make_checkpoint,
+    make_weights,
+    write_cohort,
+)
+from torch import nn
+from typer.testing import CliRunner
+
+from brasyn.checkpoint import checkpoint_filename
+from brasyn.constants import BRATS_AFFINE, MODALITIES, Modality, image_filename, sources_for
+from brasyn.errors import ConfigError, InputError, MissingModalityError
+from brasyn.inference import (
+    InferenceError,
+    InferenceSettings,
+    OutputError,
+    Predictor,
+    synthesize,
+    synthesize_folder,
+)
+from brasyn.inference import engine as engine_module
+from brasyn.io.nifti import load_volume, new_geometry, write_volume
+
+T2F = Modality.T2F
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    return make_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture
+def cohort(tmp_path):
+    data = tmp_path / "data"
+    return data, write_cohort(data, 4)
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file under root -> sha256 of its bytes (to prove inputs are untouched)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+class Out:
+    """What a model's forward returns (the fields the engine reads)."""
+
+    def __init__(self, image, seg_logits=None):
+        self.image, self.seg_logits = image, seg_logits
+
+
+class CopyChannel(nn.Module):
+    """A 'model' whose synthesized image is source channel k (no with_seg keyword: kind-agnostic path)."""
+
+    def __init__(self, k: int = 0) -> None:
+        super().__init__()
+        self.k = k
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return Out(x[:, self.k : self.k + 1])
+
+
+class FlakyMemory(nn.Module):
+    """Raises a CUDA-style out-of-memory error for batches larger than `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.sizes: list[int] = []
+
+    def forward(self, x, *, with_seg=True):
+        self.sizes.append(len(x))
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return Out(x[:, :1], None)
+
+
+def copy_predictor(target=T2F, k=0, image_size=64, **kw) -> Predictor:
+    return Predictor(CopyChannel(k), target=target, intensity_model=hand_intensity_model(target), image_size=image_size, **kw)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The output contract and the maths
+
+
+def test_folder_predictions_follow_the_brasyn_contract(weights, cohort, tmp_path):
+    data, missing = cohort
+    before = tree(data)
+    summary = synthesize_folder(data, tmp_path / "out", weights, batch_size=5)
+    assert summary.ok
+    assert [r.case_id for r in summary.done] == sorted(missing)
+    assert {r.case_id: r.target for r in summary.done} == missing
+    check_prediction_folder(tmp_path / "out", data, missing)
+    assert tree(data) == before  # inputs never modified
+    # nothing written anywhere but the output folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out"]
+
+
+def test_normalisation_and_scale_restoration_match_hand_computation():
+    images, _ = tiny_volumes(COHORT_SHAPE, seed=3)
+    sources = {m: images[m] for m in sources_for(T2F)}  # t1n, t1c, t2w
+    prediction = copy_predictor(T2F, k=1).predict(sources)  # image = normalised t1c
+    brain = np.zeros(COHORT_SHAPE, bool)
+    for v in sources.values():
+        brain |= v != 0
+    scales = {m: float(np.percentile(v[brain & (v > 0)], 99.5)) for m, v in sources.items()}
+    target_scale = TARGET_FACTOR * math.exp(np.mean(np.log(list(scales.values()))))
+    t1c = sources[Modality.T1C]
+    expected = np.clip(t1c / scales[Modality.T1C], 0, 1) * target_scale
+    expected[~brain] = 0
+    assert prediction.target_scale == pytest.approx(target_scale, rel=1e-6)
+    np.testing.assert_allclose(prediction.image, expected, rtol=1e-4, atol=1e-2 * target_scale / 1000)
+    assert (prediction.image[~brain] == 0).all()
+    assert prediction.segmentation is None
+
+
+def test_slices_without_brain_skip_the_network_and_stay_zero():
+    images, _ = tiny_volumes(COHORT_SHAPE, seed=1)
+    sources = {m: images[m].copy() for m in sources_for(T2F)}
+    for v in sources.values():
+        v[..., [0, 5, 11]] = 0  # three empty axial slices
+    predictor = copy_predictor(T2F, batch_size=4)
+    prediction = predictor.predict(sources)
+    seen = torch.cat(predictor.model.seen)
+    assert len(seen) == COHORT_SHAPE[2] - 3
+    assert [len(s) for s in predictor.model.seen] == [4, 4, 1]
+    assert tuple(seen.shape[1:]) == (3, 64, 64)  # padded to the model's image_size
+    assert float(seen[:, :, :8, :].max()) == -1.0  # padding is normalised background
+    assert (prediction.image[..., [0, 5, 11]] == 0).all()
+    assert (prediction.image[..., 1] != 0).any()
+
+
+def test_padding_is_cropped_back_exactly():
+    """A model that writes each pixel's own (row, col) code proves the crop returns each voxel to its place."""
+
+    class Coordinates(nn.Module):
+        def forward(self, x):
+            size = x.shape[-1]
+            rows = torch.arange(size).view(1, 1, size, 1).expand(len(x), 1, size, size)
+            return Out((rows.float() / size) * 2 - 1)
+
+    images, _ = tiny_volumes((40, 48, 6), seed=2)
+    sources = {m: images[m] for m in sources_for(T2F)}
+    predictor = Predictor(Coordinates(), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64)
+    prepared = predictor.prepare(sources)
+    image, _ = predictor.run(prepared.slices)
+    restored = predictor.restore(prepared, image, None)
+    top = (64 - 40) // 2
+    scale = prepared.target_scale
+    row_code = (np.arange(40) + top) / 64  # (image + 1) / 2 of the padded row index
+    expected = np.broadcast_to(row_code[:, None, None] * scale, (40, 48, 6)) * prepared.mask
+    np.testing.assert_allclose(restored.image, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("target", MODALITIES)
+def test_batched_equals_one_slice_at_a_time(target, tmp_path):
+    path = make_checkpoint(tmp_path / "m.pt", target)
+    images, _ = tiny_volumes(COHORT_SHAPE, seed=5)
+    sources = {m: images[m] for m in sources_for(target)}
+    one = Predictor.from_checkpoint(path, settings=InferenceSettings(batch_size=1)).predict(sources, with_segmentation=True)
+    many = Predictor.from_checkpoint(path, settings=InferenceSettings(batch_size=7)).predict(sources, with_segmentation=True)
+    np.testing.assert_allclose(one.image, many.image, rtol=1e-4, atol=1e-3)
+    assert (one.segmentation == many.segmentation).mean() > 0.999
+
+
+def test_out_of_memory_halves_the_batch_and_retries(caplog):
+    images, _ = tiny_volumes(COHORT_SHAPE, seed=0)
+    sources = {m: images[m] for m in sources_for(T2F)}
+    model = FlakyMemory(limit=3)
+    predictor = Predictor(model, target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64, batch_size=16)
+    reference = copy_predictor(T2F, batch_size=16).predict(sources)
+    with caplog.at_level(logging.WARNING):
+        prediction = predictor.predict(sources)
+    n = len(predictor.prepare(sources).slices)
+    assert n > 8
+    assert predictor.batch_size == 2
+    assert model.sizes[:4] == [n, 8, 4, 2]  # 16 (all n slices) fails, 8 fails, 4 fails, 2 works
+    assert sum(model.sizes[3:]) == n
+    for size in (8, 4, 2):
+        assert f"retrying with batch size {size}" in caplog.text
+    np.testing.assert_allclose(prediction.image, reference.image, rtol=1e-6)
+
+
+def test_out_of_memory_at_batch_one_is_a_clear_error():
+    images, _ = tiny_volumes(COHORT_SHAPE, seed=0)
+    predictor = Predictor(FlakyMemory(limit=0), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64)
+    with pytest.raises(InferenceError) as info:
+        predictor.predict({m: images[m] for m in sources_for(T2F)})
+    assert "batch size 1" in str(info.value)
+
+
+def test_slices_larger_than_the_model_fail_clearly(weights, tmp_path):
+    write_case(tmp_path / "data", "BraTS-GLI-00009-000", (Modality.T1N, Modality.T1C, Modality.T2W), shape=(80, 72, 4))
+    summary = synthesize_folder(tmp_path / "data", tmp_path / "out", weights)
+    (result,) = summary.failed
+    assert "80 x 72" in result.reason and "image_size 64" in result.reason
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Robustness
+
+
+def _write_bad_cohort(data: Path) -> dict[str, str]:
+    """One good case and one case per bad input; returns case -> expected words of its failure reason."""
+    three = (Modality.T1N, Modality.T1C, Modality.T2W)
+    write_case(data, "case-good", three, shape=COHORT_SHAPE)
+    write_case(data, "case-two-missing", (Modality.T1N, Modality.T1C), shape=COHORT_SHAPE)
+    folder = write_case(data, "case-corrupt", three, shape=COHORT_SHAPE)
+    (folder / "case-corrupt-t1c.nii.gz").write_bytes(gzip.compress(b"not a nifti")[:20])
+    folder = write_case(data, "case-shape", three, shape=COHORT_SHAPE)
+    write_volume(np.ones((48, 48, 10)), folder / "case-shape-t2w.nii.gz", new_geometry((48, 48, 10), BRATS_AFFINE))
+    folder = write_case(data, "case-affine", three, shape=COHORT_SHAPE)
+    shifted = BRATS_AFFINE.copy()
+    shifted[0, 3] += 5
+    write_volume(np.ones(COHORT_SHAPE), folder / "case-affine-t2w.nii.gz", new_geometry(COHORT_SHAPE, shifted))
+    folder = write_case(data, "case-nan", three, shape=COHORT_SHAPE)
+    nan = np.ones(COHORT_SHAPE, np.float32)
+    nan[3, 3, 3] = np.nan
+    write_volume(nan, folder / "case-nan-t1n.nii.gz", new_geometry(COHORT_SHAPE, BRATS_AFFINE), dtype=np.float32)
+    (data / "case-empty").mkdir()
+    return {
+        "case-two-missing": "expected 3 of",
+        "case-corrupt": "cannot read",
+        "case-shape": "shape",
+        "case-affine": "affine",
+        "case-nan": "NaN",
+        "case-empty": "found 0",
+    }
+
+
+def test_every_bad_input_fails_alone_with_its_reason(weights, tmp_path, caplog):
+    data, out = tmp_path / "data", tmp_path / "out"
+    expected = _write_bad_cohort(data)
+    before = tree(data)
+    with caplog.at_level(logging.ERROR):
+        summary = synthesize_folder(data, out, weights)
+    assert [r.case_id for r in summary.done] == ["case-good"]
+    failed = {r.case_id: r.reason for r in summary.failed}
+    assert sorted(failed) == sorted(expected)
+    for case_id, words in expected.items():
+        assert words in failed[case_id], (case_id, failed[case_id])
+        assert case_id in failed[case_id]  # the reason names the case
+        assert sum(case_id in line and "failed" in line for line in caplog.text.splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["case-good-t2f.nii.gz"]
+    assert tree(data) == before
+    assert not summary.ok
+    text = summary.format()
+    assert text.splitlines()[0] == "1 done, 0 skipped, 6 failed (7 cases)"
+    assert all(f"FAILED  {c}:" in text for c in expected)
+
+
+def test_missing_checkpoint_fails_only_the_cases_that_need_it(tmp_path, cohort):
+    data, missing = cohort
+    partial = make_weights(tmp_path / "partial", targets=(Modality.T1N, Modality.T1C, Modality.T2W))
+    # a wrong model under the right name is refused too
+    make_checkpoint(partial / checkpoint_filename(Modality.T2W), Modality.T1N)
+    summary = synthesize_folder(data, tmp_path / "out", partial)
+    reasons = {r.target: r.reason for r in summary.failed}
+    assert set(reasons) == {Modality.T2W, Modality.T2F}
+    assert "checkpoint not found" in reasons[Modality.T2F] and "brasyn_t2f.pt" in reasons[Modality.T2F]
+    assert "expected a model for t2w" in reasons[Modality.T2W]
+    assert {r.target for r in summary.done} == {Modality.T1C, Modality.T1N}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        image_filename(c, t) for c, t in missing.items() if t in (Modality.T1N, Modality.T1C)
+    )
+
+
+def test_existing_predictions_are_kept_unless_overwrite(weights, cohort, tmp_path):
+    data, missing = cohort
+    out = tmp_path / "out"
+    out.mkdir()
+    first_case = sorted(missing)[0]
+    existing = out / image_filename(first_case, missing[first_case])
+    existing.write_bytes(b"keep me")
+    summary = synthesize_folder(data, out, weights)
+    assert [r.case_id for r in summary.skipped] == [first_case]
+    assert "exists" in summary.skipped[0].reason and summary.ok
+    assert existing.read_bytes() == b"keep me"
+    summary = synthesize_folder(data, out, weights, overwrite=True)
+    assert len(summary.done) == 4
+    check_prediction_folder(out, data, missing)
+
+
+def test_failed_case_with_overwrite_leaves_no_stale_prediction(weights, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    folder = write_case(data, "case-a", (Modality.T1N, Modality.T1C, Modality.T2W), shape=COHORT_SHAPE)
+    out.mkdir()
+    (out / "case-a-t2f.nii.gz").write_bytes(b"stale")
+    (folder / "case-a-t1c.nii.gz").write_bytes(b"garbage")
+    summary = synthesize_folder(data, out, weights, overwrite=True)
+    assert [r.case_id for r in summary.failed] == ["case-a"]
+    assert list(out.iterdir()) == []
+
+
+def test_complete_cases_are_skipped(weights, tmp_path):
+    write_case(tmp_path / "data", "case-full", MODALITIES, shape=COHORT_SHAPE)
+    summary = synthesize_folder(tmp_path / "data", tmp_path / "out", weights)
+    assert [r.case_id for r in summary.skipped] == ["case-full"] and summary.ok
+    assert "nothing to synthesize" in summary.skipped[0].reason
+
+
+def test_no_case_folder_is_an_input_error(weights, tmp_path):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(InputError) as info:
+        synthesize_folder(tmp_path / "data", tmp_path / "out", weights)
+    assert "found none" in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_read_only_output_folder(weights, cohort, tmp_path):
+    data, _ = cohort
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        if os.access(out, os.W_OK):
+            pytest.skip("running as root: a read-only folder is still writable")
+        with pytest.raises(OutputError) as info:
+            synthesize_folder(data, out, weights)
+        assert "not writable" in str(info.value)
+        assert list(out.iterdir()) == []
+    finally:
+        out.chmod(0o755)
+
+
+def test_unwritable_output_is_refused_before_any_work(weights, cohort, tmp_path, monkeypatch):
+    """Same rule as above, checked even as root: the permission probe (os.access) says no."""
+    data, _ = cohort
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p).name == "out" else real_access(p, mode))
+    with pytest.raises(OutputError) as info:
+        synthesize_folder(data, tmp_path / "out", weights)
+    assert "not writable" in str(info.value)
+    (tmp_path / "blocker").write_text("a file")
+    with pytest.raises(OutputError) as info:
+        synthesize_folder(data, tmp_path / "blocker" / "out", weights)
+    assert "cannot create" in str(info.value)
+
+
+def test_output_inside_data_is_refused(weights, cohort):
+    data, _ = cohort
+    with pytest.raises(OutputError):
+        synthesize_folder(data, data / "predictions", weights)
+    assert not (data / "predictions").exists()
+
+
+def test_file_io_runs_in_background_threads(weights, cohort, tmp_path, monkeypatch):
+    data, missing = cohort
+    threads = {"read": set(), "write": set()}
+    real_read, real_write = engine_module._read, engine_module._write
+
+    def read(job):
+        threads["read"].add(threading.current_thread().name)
+        return real_read(job)
+
+    def write(job, prediction, volumes):
+        threads["write"].add(threading.current_thread().name)
+        return real_write(job, prediction, volumes)
+
+    monkeypatch.setattr(engine_module, "_read", read)
+    monkeypatch.setattr(engine_module, "_write", write)
+    summary = synthesize_folder(data, tmp_path / "out", weights)
+    assert len(summary.done) == 4
+    main = threading.main_thread().name
+    assert threads["read"] and threads["write"]
+    assert main not in threads["read"] | threads["write"]
+    assert all(name.startswith("brasyn-io") for name in threads["read"] | threads["write"])
+
+
+def test_segmentation_goes_to_its_own_folder(weights, cohort, tmp_path):
+    data, missing = cohort
+    summary = synthesize_folder(
+        data, tmp_path / "out", weights, write_segmentation=True, segmentation_path=str(tmp_path / "seg")
+    )
+    assert summary.ok
+    check_prediction_folder(tmp_path / "out", data, missing)
+    assert sorted(p.name for p in (tmp_path / "seg").iterdir()) == sorted(f"{c}-seg.nii.gz" for c in missing)
+    for case_id, target in missing.items():
+        seg, geometry = load_volume(tmp_path / "seg" / f"{case_id}-seg.nii.gz")
+        pred, _ = load_volume(tmp_path / "out" / image_filename(case_id, target))
+        assert set(np.unique(seg)) <= {0, 1, 2, 3}
+        assert geometry.shape == COHORT_SHAPE
+        brain = np.zeros(COHORT_SHAPE, bool)
+        for m in sources_for(target):
+            brain |= load_volume(data / case_id / image_filename(case_id, m))[0] != 0
+        assert (seg[~brain] == 0).all()
+    with pytest.raises(OutputError):
+        synthesize_folder(data, tmp_path / "o2", weights, write_segmentation=True, segmentation_path=str(tmp_path / "o2"))
+
+
+def test_settings_are_strict():
+    with pytest.raises(ConfigError) as info:
+        InferenceSettings.from_dict({"batch_sise": 4})
+    assert "infer.batch_sise" in str(info.value)
+    for bad in ({"batch_size": 0}, {"device": "gpu"}, {"precision": "int8"}, {"write_segmentation": True}):
+        with pytest.raises(ConfigError):
+            InferenceSettings.from_dict(bad)
+    assert InferenceSettings.from_dict({"device": "cuda:1", "precision": "bf16"}).device == "cuda:1"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Python API and CLI
+
+
+def test_synthesize_single_case_matches_the_folder_run(weights, cohort, tmp_path):
+    data, missing = cohort
+    case_id = sorted(missing)[2]
+    target = missing[case_id]
+    inputs = {m.value: data / case_id / image_filename(case_id, m) for m in sources_for(target)}
+    written = synthesize(**inputs, output_file=tmp_path / "single" / "x.nii.gz", weights=weights)
+    synthesize_folder(data, tmp_path / "out", weights)
+    single, geometry = load_volume(written)
+    folder, _ = load_volume(tmp_path / "out" / image_filename(case_id, target))
+    np.testing.assert_array_equal(single, folder)
+    assert nib.load(str(written)).get_data_dtype() == np.int16
+
+
+@pytest.mark.parametrize("given", [("t1n", "t1c"), ("t1n", "t1c", "t2w", "t2f"), ()])
+def test_synthesize_needs_exactly_three_inputs(given, tmp_path, weights):
+    with pytest.raises(MissingModalityError) as info:
+        synthesize(**{m: tmp_path / f"{m}.nii.gz" for m in given}, output_file=tmp_path / "o.nii.gz", weights=weights)
+    assert f"expected exactly 3 of t1n/t1c/t2w/t2f, found {len(given)}" in str(info.value)
+    assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_cli_infer(weights, cohort, tmp_path):
+    from brasyn.cli import app
+
+    data, missing = cohort
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["infer", str(data), str(out), "--weights", str(weights), "--batch-size", "3", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "4 done, 0 skipped, 0 failed" in result.output
+    check_prediction_folder(out, data, missing)
+    # a failing case makes the exit status non-zero; the others are still done
+    write_case(data, "BraTS-GLI-09999-000", (Modality.T1N,), shape=COHORT_SHAPE)
+    result = CliRunner().invoke(app, ["infer", str(data), str(out), "--weights", str(weights), "--no-progress"])
+    assert result.exit_code == 1
+    assert "0 done, 4 skipped, 1 failed" in result.output
+    assert "FAILED  BraTS-GLI-09999-000: BraTS-GLI-09999-000: expected 3 of" in result.output
