@@ -1,0 +1,308 @@
+"""Axial training slices of BraTS-format cases, served from an uncompressed per-case cache.
+
+Pipeline (`build_slice_cache`): for each complete training case (4 modalities + seg), load the
+volumes once, normalise each to [-1, 1] with its own robust brain percentile (`brasyn.data.
+normalization`), keep the selected axial slices (tumour-containing by default, or every slice with
+brain), crop them in-plane to the brain's bounding box and store them as `.npy` files:
+
+    <cache>/<case_id>/images.npy   (n_slices, 4, h, w) float16 or float32, channels in MODALITIES order
+    <cache>/<case_id>/seg.npy      (n_slices, h, w) uint8 labels 0..3
+    <cache>/<case_id>/meta.json    scales, geometry, bounding box, slice indices, source fingerprint
+
+`meta.json` is written last and records the source files' sizes and modification times and the
+options, so a later build reuses a case without touching its NIfTI files and rebuilds it when
+anything changed. Training opens the arrays with `np.load(mmap_mode="r")`: epochs never decompress.
+
+`SliceDataset` serves one target's view of the cache: sources (3, S, S), target (1, S, S) and the
+label map (S, S), padded with the background (-1, label 0) to the model size S exactly as inference
+pads (`brasyn.data.slicing`), so train and test slices sit at the same place in the frame.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from brasyn.constants import MODALITIES, Modality, sources_for
+from brasyn.data.cases import Case, load_case
+from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, brain_mask, normalize, robust_scale
+from brasyn.data.slicing import BACKGROUND, PadRecord
+from brasyn.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+CACHE_DTYPES = ("float16", "float32")
+MAX_LABEL = 3
+"""Largest segmentation label (BraTS 2023: 1 NCR, 2 ED, 3 ET). Older BraTS label ET as 4: mapped to 3."""
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    """What the cached arrays depend on besides the source files."""
+
+    percentile: float = DEFAULT_PERCENTILE
+    tumour_slices_only: bool = True
+    dtype: str = "float16"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in CACHE_DTYPES:
+            raise InputError(f"slice cache dtype: expected one of {', '.join(CACHE_DTYPES)}, found {self.dtype!r}")
+
+
+@dataclass(frozen=True)
+class CachedCase:
+    """One case in the slice cache. Arrays are opened lazily as read-only memory maps."""
+
+    case_id: str
+    folder: Path
+    shape: tuple[int, int, int]
+    """Shape of the original volume (H, W, D); slices are (H, W)."""
+    bbox: tuple[int, int, int, int]
+    """Stored in-plane crop: rows bbox[0]:bbox[1], columns bbox[2]:bbox[3] of each (H, W) slice."""
+    slice_indices: tuple[int, ...]
+    """Axial (third-axis) index of each stored slice."""
+    scales: dict[Modality, float]
+    """Robust scale of each modality (scanner units that map to +1)."""
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.slice_indices)
+
+    def images(self) -> np.ndarray:
+        """(n_slices, 4, h, w) normalised slices, channels in MODALITIES order (read-only memory map)."""
+        return np.load(self.folder / "images.npy", mmap_mode="r")
+
+    def seg(self) -> np.ndarray:
+        """(n_slices, h, w) uint8 labels (read-only memory map)."""
+        return np.load(self.folder / "seg.npy", mmap_mode="r")
+
+
+def _fingerprint(case: Case) -> list[list[Any]]:
+    paths = [case.images[m] for m in MODALITIES] + [case.seg]
+    out = []
+    for path in paths:
+        stat = Path(path).stat()
+        out.append([Path(path).name, stat.st_size, stat.st_mtime_ns])
+    return out
+
+
+def _meta_matches(meta: dict[str, Any], case: Case, options: CacheOptions) -> bool:
+    return (
+        meta.get("version") == CACHE_VERSION
+        and meta.get("case_id") == case.case_id
+        and meta.get("percentile") == options.percentile
+        and meta.get("tumour_slices_only") == options.tumour_slices_only
+        and meta.get("dtype") == options.dtype
+        and meta.get("fingerprint") == _fingerprint(case)
+    )
+
+
+def _cached_case(folder: Path, meta: dict[str, Any]) -> CachedCase:
+    return CachedCase(
+        case_id=meta["case_id"],
+        folder=folder,
+        shape=tuple(meta["shape"]),  # type: ignore[arg-type]
+        bbox=tuple(meta["bbox"]),  # type: ignore[arg-type]
+        slice_indices=tuple(meta["slice_indices"]),
+        scales={Modality(k): float(v) for k, v in meta["scales"].items()},
+    )
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_meta(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def cache_case(case: Case, cache_dir: Path, options: CacheOptions) -> CachedCase:
+    """Normalise, select and store one case's slices (or reuse a valid cache entry without reading NIfTI)."""
+    folder = Path(cache_dir) / case.case_id
+    meta = _read_meta(folder)
+    if meta is not None and _meta_matches(meta, case, options):
+        return _cached_case(folder, meta)
+
+    volumes = load_case(case, modalities=MODALITIES, with_seg=True)
+    images = [volumes.images[m] for m in MODALITIES]
+    mask = brain_mask(images)
+    scales = {m: robust_scale(volumes.images[m], mask, options.percentile, name=f"{case.case_id}: {m}") for m in MODALITIES}
+    seg = np.where(volumes.seg == 4, MAX_LABEL, volumes.seg).astype(np.uint8)  # (H, W, D)
+    if seg.max(initial=0) > MAX_LABEL:
+        raise InputError(
+            f"{case.case_id}: {case.seg.name if case.seg else 'seg'} has label {int(seg.max())}, expected labels 0..{MAX_LABEL}"
+        )
+    tumour = seg > 0
+    per_slice = (tumour if options.tumour_slices_only else mask | tumour).any(axis=(0, 1))  # (D,)
+    selected = np.flatnonzero(per_slice)
+    region = (mask | tumour)[:, :, selected].any(axis=2)  # (H, W)
+    if selected.size:
+        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+        bbox = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    else:
+        bbox = (0, 0, 0, 0)
+        logger.warning("%s: no %s slices; the case contributes nothing", case.case_id,
+                       "tumour" if options.tumour_slices_only else "brain")
+    r0, r1, c0, c1 = bbox
+    crops = np.stack([normalize(volumes.images[m][r0:r1, c0:c1][:, :, selected], scales[m]) for m in MODALITIES])
+    crops = np.ascontiguousarray(crops.transpose(3, 0, 1, 2)).astype(options.dtype)  # (n, 4, h, w)
+    seg_crops = np.ascontiguousarray(seg[r0:r1, c0:c1][:, :, selected].transpose(2, 0, 1))  # (n, h, w)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "meta.json").unlink(missing_ok=True)
+    _save_npy(folder / "images.npy", crops)
+    _save_npy(folder / "seg.npy", seg_crops)
+    meta = {
+        "version": CACHE_VERSION,
+        "case_id": case.case_id,
+        "shape": list(volumes.geometry.shape),
+        "bbox": list(bbox),
+        "slice_indices": [int(i) for i in selected],
+        "scales": {m.value: scales[m] for m in MODALITIES},
+        "percentile": options.percentile,
+        "tumour_slices_only": options.tumour_slices_only,
+        "dtype": options.dtype,
+        "fingerprint": _fingerprint(case),
+    }
+    tmp = folder / ".meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, folder / "meta.json")
+    return _cached_case(folder, meta)
+
+
+def _usable(case: Case) -> bool:
+    missing = [m.value for m in MODALITIES if m not in case.images]
+    if missing or case.seg is None:
+        what = ", ".join(missing + ([] if case.seg is not None else ["seg"]))
+        logger.warning("%s: skipped for training (lacks %s)", case.case_id, what)
+        return False
+    return True
+
+
+def build_slice_cache(
+    cases: Sequence[Case],
+    cache_dir: Path,
+    options: CacheOptions = CacheOptions(),
+    *,
+    workers: int = 0,
+    progress: bool | None = None,
+) -> list[CachedCase]:
+    """Cache every complete case (4 modalities + seg; others are skipped with a warning).
+
+    `workers` > 1 builds cases in that many processes. Valid entries are reused without reading the
+    NIfTI files. Raises `InputError` when no case is usable.
+    """
+    usable = [c for c in cases if _usable(c)]
+    if not usable:
+        raise InputError(f"expected training cases with 4 modalities and a seg, found none among {len(cases)} case folders")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    bar = dict(total=len(usable), desc="slice cache", unit="case", disable=None if progress is None else not progress)
+    if workers > 1 and len(usable) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            jobs = pool.map(cache_case, usable, [cache_dir] * len(usable), [options] * len(usable))
+            cached = list(tqdm(jobs, **bar))
+    else:
+        cached = [cache_case(case, cache_dir, options) for case in tqdm(usable, **bar)]
+    logger.info("slice cache %s: %d cases, %d slices", cache_dir, len(cached), sum(c.n_slices for c in cached))
+    return cached
+
+
+def split_cases(case_ids: Sequence[str], validation_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """Deterministic train / validation split by case: a seeded permutation of the sorted ids.
+
+    At least one case stays in training; with `validation_fraction` > 0 and two or more cases at least
+    one goes to validation. Returns (train_ids, validation_ids), each sorted.
+    """
+    ids = sorted(case_ids)
+    if validation_fraction <= 0 or len(ids) < 2:
+        return ids, []
+    n_val = min(len(ids) - 1, max(1, round(validation_fraction * len(ids))))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    val = {ids[i] for i in order[:n_val]}
+    return [i for i in ids if i not in val], sorted(val)
+
+
+def fit_intensity_model(cases: Sequence[CachedCase], target: Modality, percentile: float) -> IntensityModel:
+    """The model that predicts `target`'s robust scale from its sources' scales, fitted on `cases`."""
+    return IntensityModel.fit(target, sources_for(target), [c.scales for c in cases], percentile=percentile)
+
+
+class SliceSample(NamedTuple):
+    """One training example at the model size S: sources (3, S, S) and target (1, S, S) float32 in
+    [-1, 1] (background and padding -1); seg (S, S) int64 labels 0..3."""
+
+    sources: torch.Tensor
+    target: torch.Tensor
+    seg: torch.Tensor
+
+
+class SliceDataset(Dataset):
+    """The slices of `cases` for the dedicated model of `target`, padded to `image_size`."""
+
+    def __init__(self, cases: Sequence[CachedCase], target: Modality, image_size: int) -> None:
+        self.cases = list(cases)
+        self.target = Modality(target)
+        self.image_size = int(image_size)
+        self.channels = [MODALITIES.index(m) for m in (*sources_for(self.target), self.target)]
+        self.pads = [PadRecord.for_shape(c.shape[0], c.shape[1], self.image_size) for c in self.cases]
+        self.index = [(k, j) for k, case in enumerate(self.cases) for j in range(case.n_slices)]
+        self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:  # memory maps are reopened in each worker process
+        state = dict(self.__dict__)
+        state["_arrays"] = {}
+        return state
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _case_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in self._arrays:
+            self._arrays[k] = (self.cases[k].images(), self.cases[k].seg())
+        return self._arrays[k]
+
+    def locate(self, i: int) -> tuple[str, int, PadRecord]:
+        """(case id, axial slice index, pad record) of item `i`; crop with the record to compare unpadded."""
+        k, j = self.index[i]
+        return self.cases[k].case_id, self.cases[k].slice_indices[j], self.pads[k]
+
+    def __getitem__(self, i: int) -> SliceSample:
+        k, j = self.index[i]
+        images, seg = self._case_arrays(k)
+        r0, r1, c0, c1 = self.cases[k].bbox
+        pad = self.pads[k]
+        rows = slice(pad.top + r0, pad.top + r1)
+        cols = slice(pad.left + c0, pad.left + c1)
+        size = self.image_size
+        full = np.full((4, size, size), BACKGROUND, dtype=np.float32)  # (3 sources + target, S, S)
+        full[:, rows, cols] = images[j][self.channels]
+        labels = np.zeros((size, size), dtype=np.int64)
+        labels[rows, cols] = seg[j]
+        return SliceSample(
+            sources=torch.from_numpy(full[:3]), target=torch.from_numpy(full[3:]), seg=torch.from_numpy(labels)
+        )
