@@ -1,0 +1,48 @@
+"""`brasyn evaluate`: BraSyn scores, Dice, prediction-folder checks and QC pictures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from brasyn.errors import InputError
+
+
+def evaluate_command(
+    pred: Path = typer.Option(..., "--pred", help="Prediction folder: {case}-{missing}.nii.gz, flat."),
+    labels: Path = typer.Option(..., "--labels", help="Labels in the MedPerf layout: missing.json + original_data/<case>/."),
+    seg: Path | None = typer.Option(None, "--seg", help="Folder of the model's {case}-seg.nii.gz maps: adds Dice ET/TC/WT."),
+    out: Path | None = typer.Option(None, "--out", help="Write cases.csv, summary.json, qc/<case>.png and overview.png here."),
+    baseline: Path | None = typer.Option(None, "--baseline", help="A second prediction folder scored side by side."),
+    pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="QC montages (with --out)."),
+) -> None:
+    """Score predictions against the ground truth under both BraSyn SSIM conventions and check the folder.
+
+    Exit status 0 when the folder meets the output contract, 1 when problems were found (scores of
+    what could be scored are still printed and written).
+    """
+    from brasyn.evaluation.report import evaluate, format_table
+
+    if out is not None:
+        for folder in (pred, baseline):
+            if folder is not None and out.resolve().is_relative_to(folder.resolve()):
+                raise InputError(f"{out}: the report folder must not lie inside the prediction folder {folder}")
+    evaluation = evaluate(pred, labels, seg_dir=seg, baseline_dir=baseline, out_dir=out, pictures=pictures)
+    typer.echo(format_table(evaluation))
+    for run in evaluation.runs:
+        problems = run.problems
+        if problems:
+            typer.echo(f"{run.name}: {len(problems)} problem(s) in {run.pred_dir}:")
+            for problem in problems:
+                typer.echo(f"  - [{problem.kind}] {problem.message}")
+        else:
+            typer.echo(f"{run.name}: {run.pred_dir} meets the output contract ({len(run.cases)} cases)")
+    if out is not None:
+        typer.echo(f"report written to {out}")
+    if not evaluation.clean:
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_command)

@@ -1,0 +1,317 @@
+"""`brasyn evaluate`: score prediction folders against the MedPerf labels layout and write the report.
+
+Outputs (in `out_dir`): `cases.csv` (one row per run and case), `summary.json` (per missing
+modality means, the paper's average, every problem found), `qc/<case>.png` montages and
+`overview.png`. `format_table` renders the paper's Table 1 layout for the terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from brasyn.constants import REGIONS, SEG_SUFFIX, Modality, image_filename
+from brasyn.data.cases import load_case
+from brasyn.errors import InputError
+from brasyn.evaluation import qc
+from brasyn.evaluation.dice import region_dice
+from brasyn.evaluation.folder import LabelCase, Problem, check_folder_names, check_prediction_volume, read_labels
+from brasyn.evaluation.ssim import container_ssim, percentile_scores
+from brasyn.io.nifti import load_volume
+
+logger = logging.getLogger(__name__)
+
+SSIM_COLUMNS = ("ssim_container", "ssim_full", "ssim_tumor", "ssim_tumor_region", "ssim_healthy", "ssim_healthy_region")
+ERROR_COLUMNS = ("psnr_brain", "mse_brain", "psnr_tumor", "mse_tumor", "psnr_healthy", "mse_healthy")
+DICE_COLUMNS = tuple(f"dice_{region}" for region in REGIONS)
+SCORE_COLUMNS = SSIM_COLUMNS + ERROR_COLUMNS + DICE_COLUMNS
+CSV_COLUMNS = ("run", "case", "missing", "status", *SCORE_COLUMNS, "problems")
+
+# The paper's Table 1 order and names.
+TABLE_MODALITIES: tuple[tuple[Modality, str], ...] = (
+    (Modality.T1N, "T1"),
+    (Modality.T1C, "T1-ce"),
+    (Modality.T2F, "FLAIR"),
+    (Modality.T2W, "T2"),
+)
+TABLE_METRICS: tuple[tuple[str, str], ...] = (
+    ("ssim_container", "SSIM, MedPerf 2023 container (2-D slices, shared scale)"),
+    ("ssim_full", "SSIM, organizers' script (3-D, percentile-normalised, whole volume)"),
+    ("ssim_tumor_region", "SSIM inside the tumour (pred·mask vs gt·mask)"),
+    ("ssim_healthy_region", "SSIM inside the healthy brain"),
+    ("psnr_brain", "PSNR in the brain (dB, percentile-normalised)"),
+    ("dice_ET", "Dice ET of the model's segmentation"),
+    ("dice_TC", "Dice TC of the model's segmentation"),
+    ("dice_WT", "Dice WT of the model's segmentation"),
+)
+
+CONVENTIONS = {
+    "ssim_container": "2023 MedPerf cube (GaNDLF + torchmetrics 0.8.1): 2-D SSIM of each first-axis slice, both images "
+    "divided by 254·P99.5(gt) and clipped at 0, data range from the data, mean of the full reflect-padded map",
+    "ssim_full": "organizers' script: each image clipped to its own [max(P0.5,0), P99.5] and scaled to [0,1]; "
+    "3-D SSIM 11³ σ1.5, mean of the map cropped by 5 voxels",
+    "ssim_tumor / ssim_healthy": "same on pred·mask vs gt·mask (mask = seg>0) / on the complements, map cropped by 5",
+    "ssim_tumor_region / ssim_healthy_region": "the same maps averaged inside the tumour / inside brain minus tumour",
+    "psnr_* / mse_*": "on the percentile-normalised images, data range 1, inside brain / tumour / healthy brain",
+    "dice_*": "legacy Dice of the model's segmentation vs the ground truth (both empty = 1)",
+    "mean": "average of the per-missing-modality means (the paper's 'Mean' column)",
+}
+
+
+@dataclass
+class CaseResult:
+    """Scores and problems of one prediction. status: ok | flagged (scored despite problems) | not scored."""
+
+    case_id: str
+    missing: Modality
+    status: str
+    scores: dict[str, float] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """One prediction folder (the model, or the baseline) evaluated on every labelled case."""
+
+    name: str
+    pred_dir: Path
+    cases: list[CaseResult]
+    folder_problems: list[Problem]  # entries that belong to no scored case: stray files, sub-folders
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.folder_problems + [p for c in self.cases for p in c.problems]
+
+    def by_modality(self, metric: str) -> dict[Modality, float]:
+        """Mean of `metric` over the scored cases of each missing modality (NaN values skipped; a
+        perfect case's infinite PSNR makes the mean infinite)."""
+        out = {}
+        for modality, _ in TABLE_MODALITIES:
+            values = [c.scores.get(metric, math.nan) for c in self.cases if c.missing == modality]
+            values = [v for v in values if not math.isnan(v)]
+            if values:
+                out[modality] = float(np.mean(values))
+        return out
+
+    def mean_of_modalities(self, metric: str) -> float:
+        values = list(self.by_modality(metric).values())  # the paper's Mean: over missing modalities
+        return float(np.mean(values)) if values else math.nan
+
+    def summary(self) -> dict[str, Any]:
+        metrics = [m for m in SCORE_COLUMNS if any(m in c.scores for c in self.cases)]
+        per_modality = {}
+        for modality, _ in TABLE_MODALITIES:
+            cases = [c for c in self.cases if c.missing == modality]
+            if cases:
+                entry: dict[str, Any] = {"cases": len(cases), "scored": sum(c.status != "not scored" for c in cases)}
+                entry.update({m: _json_number(self.by_modality(m).get(modality, math.nan)) for m in metrics})
+                per_modality[modality.value] = entry
+        return {
+            "predictions": str(self.pred_dir),
+            "cases": len(self.cases),
+            "scored": sum(c.status != "not scored" for c in self.cases),
+            "clean": not self.problems,
+            "mean": {m: _json_number(self.mean_of_modalities(m)) for m in metrics},
+            "per_missing_modality": per_modality,
+            "problems": [p._asdict() for p in self.problems],
+        }
+
+
+@dataclass
+class Evaluation:
+    runs: list[RunResult]
+    pictures: list[Path] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not any(run.problems for run in self.runs)
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no NaN or infinity: both become null (an infinite PSNR means a perfect prediction)."""
+    return value if math.isfinite(value) else None
+
+
+def _load_prediction(path: Path, label: LabelCase, reference, sources: list[np.ndarray]) -> tuple[np.ndarray | None, list[Problem]]:
+    """Load one prediction and run the content checks; the array is None when it cannot be scored."""
+    try:
+        data, geometry = load_volume(path, case_id=label.case_id, check_finite=False)
+    except InputError as exc:
+        return None, [Problem(label.case_id, "unreadable", path.name, str(exc))]
+    problems = check_prediction_volume(label.case_id, path.name, data, geometry, reference, sources)
+    if any(p.kind == "shape" for p in problems):
+        return None, problems
+    return np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0), problems
+
+
+def score_case(
+    prediction: np.ndarray, truth: np.ndarray, seg: np.ndarray | None, brain: np.ndarray
+) -> dict[str, float]:
+    """Both SSIM conventions, PSNR and MSE of one prediction (scanner units) against the truth."""
+    tumor = (seg > 0) if seg is not None else np.zeros(truth.shape, dtype=bool)
+    scores = {"ssim_container": container_ssim(prediction, truth)}
+    scores.update(percentile_scores(prediction, truth, tumor, brain)._asdict())
+    return scores
+
+
+def _seg_scores(seg_dir: Path, label: LabelCase, truth_seg: np.ndarray | None, shape) -> tuple[dict[str, float], list[Problem]]:
+    name = image_filename(label.case_id, SEG_SUFFIX)
+    path = Path(seg_dir) / name
+    if not path.is_file():
+        return {}, [Problem(label.case_id, "missing-seg", name, f"{label.case_id}: segmentation {name} not found in {seg_dir}")]
+    if truth_seg is None:
+        return {}, []
+    try:
+        data, geometry = load_volume(path, case_id=label.case_id, check_finite=False)
+    except InputError as exc:
+        return {}, [Problem(label.case_id, "unreadable", name, str(exc))]
+    if geometry.shape != tuple(shape):
+        return {}, [Problem(label.case_id, "shape", name, f"{label.case_id}: {name} has shape {geometry.shape}, expected {tuple(shape)}")]
+    dice = region_dice(np.nan_to_num(data), truth_seg)
+    return {f"dice_{region}": value for region, value in dice.items()}, []
+
+
+def evaluate(
+    pred_dir: Path,
+    labels_dir: Path,
+    *,
+    seg_dir: Path | None = None,
+    baseline_dir: Path | None = None,
+    out_dir: Path | None = None,
+    pictures: bool = True,
+    progress: bool | None = None,
+) -> Evaluation:
+    """Score `pred_dir` (and `baseline_dir`) against `labels_dir`; write the report into `out_dir`.
+
+    Every case is loaded once and all runs are scored on it. Problems are collected, not raised:
+    whatever can be scored is scored. Raises `InputError` only for an unusable labels layout or a
+    prediction folder that does not exist.
+    """
+    labels = read_labels(labels_dir)
+    runs_in = [("model", Path(pred_dir), seg_dir)]
+    if baseline_dir is not None:
+        runs_in.append(("baseline", Path(baseline_dir), None))
+    found: dict[str, dict[str, Path]] = {}
+    results: dict[str, RunResult] = {}
+    for name, folder, _ in runs_in:
+        present, problems = check_folder_names(folder, labels)
+        found[name] = present
+        results[name] = RunResult(name=name, pred_dir=folder, cases=[], folder_problems=[p for p in problems if p.kind != "missing"])
+        for p in problems:
+            if p.kind == "missing":
+                logger.warning("%s", p.message)
+    slices: list[qc.CaseSlices] = []
+    written: list[Path] = []
+    for label in tqdm(labels, desc="evaluate", unit="case", disable=not progress if progress is not None else None):
+        gt = load_case(label.case, with_seg=label.case.seg is not None)
+        truth = gt.images[label.missing]
+        sources = [gt.images[m] for m in label.sources]
+        brain = np.zeros(truth.shape, dtype=bool)
+        for image in gt.images.values():
+            brain |= image != 0
+        model_prediction = None
+        for name, _, run_seg_dir in runs_in:
+            run = results[name]
+            path = found[name].get(label.case_id)
+            if path is None:
+                problem = Problem(label.case_id, "missing", label.prediction_name, f"{label.case_id}: prediction {label.prediction_name} not found")
+                run.cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=[problem]))
+                continue
+            prediction, problems = _load_prediction(path, label, gt.geometry, sources)
+            if prediction is None:
+                run.cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=problems))
+                continue
+            scores = score_case(prediction, truth, gt.seg, brain)
+            if run_seg_dir is not None:
+                dice, seg_problems = _seg_scores(run_seg_dir, label, gt.seg, truth.shape)
+                scores.update(dice)
+                problems += seg_problems
+            status = "flagged" if problems else "ok"
+            run.cases.append(CaseResult(label.case_id, label.missing, status, scores=scores, problems=problems))
+            if name == "model":
+                model_prediction = prediction
+            logger.info(
+                "%s %s (%s): SSIM container %.4f, whole %.4f, tumour %.4f, healthy %.4f%s",
+                name, label.case_id, label.missing, scores["ssim_container"], scores["ssim_full"],
+                scores["ssim_tumor_region"], scores["ssim_healthy_region"], f" [{len(problems)} problem(s)]" if problems else "",
+            )
+        if out_dir is not None and pictures and model_prediction is not None:
+            scores = results["model"].cases[-1].scores
+            s = qc.case_slices(
+                label.case_id,
+                label.missing.value,
+                {m.value: gt.images[m] for m in label.sources},
+                model_prediction,
+                truth,
+                gt.seg,
+                caption=f"SSIM {scores['ssim_container']:.3f} / {scores['ssim_full']:.3f}",
+            )
+            written.append(qc.save_png(qc.montage(s), Path(out_dir) / "qc" / f"{label.case_id}.png"))
+            slices.append(s)
+    evaluation = Evaluation(runs=[results[name] for name, _, _ in runs_in])
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_csv(evaluation, out_dir / "cases.csv")
+        write_summary(evaluation, out_dir / "summary.json")
+        if pictures:
+            written.append(qc.save_png(qc.overview(slices), out_dir / "overview.png"))
+    evaluation.pictures = written
+    return evaluation
+
+
+def _csv_value(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "" if value is None or math.isnan(value) else str(value)
+    return f"{value:.6g}"
+
+
+def write_csv(evaluation: Evaluation, path: Path) -> Path:
+    """One row per (run, case) with every score column (empty when not computed)."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for run in evaluation.runs:
+            for case in run.cases:
+                writer.writerow(
+                    [run.name, case.case_id, case.missing.value, case.status]
+                    + [_csv_value(case.scores.get(m)) for m in SCORE_COLUMNS]
+                    + ["; ".join(p.message for p in case.problems)]
+                )
+    return path
+
+
+def write_summary(evaluation: Evaluation, path: Path) -> Path:
+    payload = {"conventions": CONVENTIONS, "runs": {run.name: run.summary() for run in evaluation.runs}}
+    Path(path).write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def format_table(evaluation: Evaluation) -> str:
+    """The paper's Table 1 layout: one block per metric, one line per run, columns T1, T1-ce, FLAIR, T2, Mean."""
+    counts = {m: sum(1 for c in evaluation.runs[0].cases if c.missing == m) for m, _ in TABLE_MODALITIES}
+    headers = [f"{title} ({m.value}, n={counts[m]})" for m, title in TABLE_MODALITIES] + ["Mean"]
+    name_width = max(10, *(len(r.name) for r in evaluation.runs))
+    widths = [max(8, len(h)) for h in headers]
+    lines = []
+    for metric, title in TABLE_METRICS:
+        if not any(metric in c.scores for run in evaluation.runs for c in run.cases):
+            continue
+        lines.append(title)
+        lines.append(" " * name_width + "  " + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
+        digits = 2 if metric.startswith("psnr") else 4
+        for run in evaluation.runs:
+            per = run.by_modality(metric)
+            values = [per.get(m, math.nan) for m, _ in TABLE_MODALITIES] + [run.mean_of_modalities(metric)]
+            cells = [("-" if math.isnan(v) else f"{v:.{digits}f}").rjust(w) for v, w in zip(values, widths, strict=True)]
+            lines.append(run.name.ljust(name_width) + "  " + "  ".join(cells))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
