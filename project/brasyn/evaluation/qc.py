@@ -17,6 +17,7 @@ from scipy import ndimage
 
 LABEL_HEIGHT = 16
 MIN_PANEL = 160  # tiny volumes are upscaled (nearest) to at least this many pixels
+OVERVIEW_PANEL = 128  # overview panels are resized to this many pixels (long side): 219 cases stay light
 GAP = 2
 OUTLINE_COLOURS = {"WT": (255, 220, 0), "ET": (255, 40, 40)}
 BACKGROUND = (0, 0, 0)
@@ -74,10 +75,15 @@ def _font() -> ImageFont.ImageFont:
     return ImageFont.load_default()
 
 
-def panel(rgb: np.ndarray, label: str, scale: int) -> Image.Image:
-    """One labelled panel: the label strip on top of the (upscaled) image."""
+def panel(rgb: np.ndarray, label: str, scale: int, *, size: int | None = None) -> Image.Image:
+    """One labelled panel: the label strip on top of the image, upscaled by the integer `scale`, or
+    resized so that its long side is `size` pixels (nearest when enlarging, bilinear when shrinking)."""
     image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-    if scale > 1:
+    if size is not None:
+        factor = size / max(image.width, image.height)
+        resample = Image.NEAREST if factor >= 1 else Image.BILINEAR
+        image = image.resize((max(1, round(image.width * factor)), max(1, round(image.height * factor))), resample)
+    elif scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     out = Image.new("RGB", (image.width, image.height + LABEL_HEIGHT), BACKGROUND)
     out.paste(image, (0, LABEL_HEIGHT))
@@ -154,13 +160,13 @@ def case_slices(
     )
 
 
-def _truth_panels(s: CaseSlices) -> list[Image.Image]:
+def _truth_panels(s: CaseSlices, size: int | None = None) -> list[Image.Image]:
     top = window(s.truth)
     error = np.abs(np.nan_to_num(s.prediction) - s.truth)
     return [
-        panel(display(grey(s.prediction, top)), f"prediction {s.missing}", s.scale),
-        panel(display(grey(s.truth, top)), f"truth {s.missing}", s.scale),
-        panel(display(heat(error, top * 0.5)), "|error| (0..half window)", s.scale),
+        panel(display(grey(s.prediction, top)), f"prediction {s.missing}", s.scale, size=size),
+        panel(display(grey(s.truth, top)), f"truth {s.missing}", s.scale, size=size),
+        panel(display(heat(error, top * 0.5)), "|error|" if size else "|error| (0..half window)", s.scale, size=size),
     ]
 
 
@@ -177,11 +183,12 @@ def overview(slices: list[CaseSlices]) -> Image.Image:
     """One row per case: prediction, truth, |error| and the tumour outline, titled with the caption."""
     rows = []
     for s in slices:
-        panels = _truth_panels(s)
-        panels.append(panel(display(outline(grey(s.prediction, window(s.truth)), s.seg)), "prediction + tumour", s.scale))
+        panels = _truth_panels(s, OVERVIEW_PANEL)
+        outlined = outline(grey(s.prediction, window(s.truth)), s.seg)
+        panels.append(panel(display(outlined), "pred + tumour", s.scale, size=OVERVIEW_PANEL))
         rows.append(row(panels, f"{s.case_id}  missing {s.missing}  z={s.z}" + (f"  {s.caption}" if s.caption else "")))
     if not rows:
-        return Image.new("RGB", (MIN_PANEL, LABEL_HEIGHT), BACKGROUND)
+        return Image.new("RGB", (OVERVIEW_PANEL, LABEL_HEIGHT), BACKGROUND)
     return stack(rows)
 
 
