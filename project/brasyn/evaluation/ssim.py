@@ -5,7 +5,9 @@ covariances), computed with separable `scipy.ndimage.correlate1d` filters in flo
 
 1. `container_ssim` — the 2023 MedPerf evaluation cube (GaNDLF `generate_metrics`, problem type
    "synthesis", torchmetrics 0.8.1):
-   - GaNDLF loads each volume with torchio as a float tensor (1, X, Y, Z); torchmetrics reads a 4-D
+   - GaNDLF loads each volume with torchio, whose NIfTI readers (nibabel and SimpleITK alike) return
+     float32 (1, X, Y, Z) tensors in nibabel voxel order (so 254·gt below cannot overflow an int16);
+     torchmetrics reads a 4-D
      tensor as (N, C, H, W), so it computes **2-D SSIM on each of the X first-axis slices** `a[i, :, :]`.
    - Normalisation. GaNDLF builds an all-ones *uint8* mask (no mask column in the BraSyn CSV) and
      takes its percentiles from `reference = target * ~mask`. Bitwise NOT of uint8 1 is **254**, so the
@@ -18,7 +20,14 @@ covariances), computed with separable `scipy.ndimage.correlate1d` filters in flo
      score depends on the prediction's scale *relative to the ground truth*, not on the constant.
    - torchmetrics pads each slice by 5 pixels with `reflect` (whole-sample symmetric: d c b | a b c d,
      scipy's "mirror"), convolves "valid", and GaNDLF averages the returned *full* map (the
-     uncropped one, `return_full_image=True`) over all voxels, background included.
+     uncropped one, `return_full_image=True`) over all voxels, background included. (torchmetrics
+     0.8.1 already reduces that map to its mean; GaNDLF's mask indexing then fails and falls back to
+     that scalar. Later versions return the map and GaNDLF averages it under the all-ones mask: the
+     same number.)
+   - Check against the contract's figures: with the constant cancelling, a background of 50 scores
+     f_brain + f_background · c1/(μ² + c1), c1 = (0.01·max gt)², μ = 50; for a T2 of maximum ~2500
+     and 84 % background that is ≈ 0.35 (the contract reports 0.34); ×0.001 leaves SSIM ≈ 0 in the
+     brain and 1 in the empty background far from it, ≈ 0.8 (contract: 0.82).
    - data_range = max(pred.max() − pred.min(), gt.max() − gt.min()) over the whole normalised volume.
 
 2. `percentile_scores` — the organizers' stand-alone script (BraSyn tutorial, later torchmetrics):
