@@ -26,7 +26,7 @@ covariances), computed with separable `scipy.ndimage.correlate1d` filters in flo
      same number.)
    - Check against the contract's figures: with the constant cancelling, a background of 50 scores
      f_brain + f_background · c1/(μ² + c1), c1 = (0.01·max gt)², μ = 50; for a T2 of maximum ~2500
-     and 84 % background that is ≈ 0.35 (the contract reports 0.34); ×0.001 leaves SSIM ≈ 0 in the
+     and 84 % background that is ≈ 0.16 + 0.84 · 0.2 ≈ 0.33 (the contract reports 0.34); ×0.001 leaves SSIM ≈ 0 in the
      brain and 1 in the empty background far from it, ≈ 0.8 (contract: 0.82).
    - data_range = max(pred.max() − pred.min(), gt.max() − gt.min()) over the whole normalised volume.
 
