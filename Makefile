@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 NILEARN_VERSION ?= 0.14.1
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench clean mlcube-venv docker-build mlcube-run
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,33 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-test: install
+# The real MLCube client (tests validate the manifest and run it through a docker shim). mlcube 0.0.9
+# pins omegaconf 2.1.0, whose metadata pip >= 24.1 rejects: its own venv with an older pip.
+MLCUBE_VENV ?= .venv-mlcube
+$(MLCUBE_VENV)/.installed:
+	$(PYTHON) -m venv $(MLCUBE_VENV)
+	$(MLCUBE_VENV)/bin/python -m pip install -q "pip<24.1"
+	$(MLCUBE_VENV)/bin/python -m pip install -q "mlcube==0.0.9" "mlcube-docker==0.0.9"
+	touch $@
+
+mlcube-venv: $(MLCUBE_VENV)/.installed
+
+test: install mlcube-venv
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check project tests
 
+# Container image (needs a Docker engine) and the cube: `make mlcube-run DATA=folder OUT=folder [GPUS=0]`
+# (defaults: workspace/data and workspace/predictions; weights from workspace/additional_files;
+# the image is built when missing; GPUS=0 runs without --gpus).
+IMAGE ?= brasyn/plave:0.1.0
+docker-build:
+	docker build -t $(IMAGE) .
+
+mlcube-run: mlcube-venv
+	$(MLCUBE_VENV)/bin/mlcube run --mlcube=mlcube --task=infer --platform=docker -Pdocker.build_strategy=auto \
+		$(if $(filter 0,$(GPUS)),-Pplatform.accelerator_count=0) $(if $(DATA),data_path=$(abspath $(DATA))) $(if $(OUT),output_path=$(abspath $(OUT)))
+
 clean:
-	rm -rf $(VENV) demo runs .pytest_cache
+	rm -rf $(VENV) $(MLCUBE_VENV) demo runs .pytest_cache

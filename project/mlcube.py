@@ -116,7 +116,9 @@ def main() -> None:
 
     configure_logging()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except BrasynError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)

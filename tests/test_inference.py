@@ -8,6 +8,8 @@ import hashlib
 import logging
 import math
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -461,4 +463,12 @@ def test_cli_infer(weights, cohort, tmp_path):
     result = CliRunner().invoke(app, ["infer", str(data), str(out), "--weights", str(weights), "--no-progress"])
     assert result.exit_code == 1
     assert "0 done, 4 skipped, 1 failed" in result.output
-    assert "FAILED  BraTS-GLI-09999-000: BraTS-GLI-09999-000: expected 3 of" in result.output
+    assert "FAILED  BraTS-GLI-09999-000: expected 3 of t1c/t1n/t2f/t2w, found 1 (t1n)" in result.output
+    # the console entry point turns that into exit status 1 too
+    proc = subprocess.run(
+        [sys.executable, "-m", "brasyn.cli", "infer", str(data), str(tmp_path / "o2"), "--weights", str(weights), "--no-progress"],
+        capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "4 done, 0 skipped, 1 failed" in proc.stdout
+    assert len(list((tmp_path / "o2").iterdir())) == 4

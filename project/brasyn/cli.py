@@ -47,7 +47,9 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug log
 def main() -> None:
     """Console-script entry point."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except BrasynError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -85,9 +85,15 @@ class InferenceSummary:
     def format(self) -> str:
         """Multi-line human summary: counts, then one line per skipped or failed case with its reason."""
         lines = [f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed ({len(self.results)} cases)"]
-        lines += [f"  skipped {r.case_id}: {r.reason}" for r in self.skipped]
-        lines += [f"  FAILED  {r.case_id}: {r.reason}" for r in self.failed]
+        lines += [f"  skipped {r.case_id}: {_without_case(r)}" for r in self.skipped]
+        lines += [f"  FAILED  {r.case_id}: {_without_case(r)}" for r in self.failed]
         return "\n".join(lines)
+
+
+def _without_case(result: CaseResult) -> str:
+    """The reason without a leading "{case_id}: " (most error messages name their case)."""
+    prefix = f"{result.case_id}: "
+    return result.reason[len(prefix) :] if result.reason.startswith(prefix) else result.reason
 
 
 def default_weights_dir() -> Path:

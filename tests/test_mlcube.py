@@ -1,0 +1,293 @@
+"""The MLCube side: the manifest obeys MLCube 0.0.9 and MedPerf's model-cube rules, the real `mlcube`
+client validates it and runs `infer` end to end through a docker shim, and project/mlcube.py (the
+image's entrypoint) works from the repository with `--key=value` options."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+from inference_helpers import check_prediction_folder, make_weights, write_cohort
+from typer.testing import CliRunner
+
+from brasyn.checkpoint import checkpoint_filename
+from brasyn.constants import MODALITIES, Modality
+from brasyn.inference import InferenceSettings
+
+REPO = Path(__file__).resolve().parents[1]
+MLCUBE_DIR = REPO / "mlcube"
+MANIFEST = MLCUBE_DIR / "mlcube.yaml"
+MLCUBE_VENV = REPO / ".venv-mlcube"
+MLCUBE_BIN = MLCUBE_VENV / "bin" / "mlcube"
+SHIM = REPO / "tests" / "docker_shim.py"
+ENTRYPOINT = REPO / "project" / "mlcube.py"
+
+needs_mlcube = pytest.mark.skipif(not MLCUBE_BIN.exists(), reason="the mlcube client venv is missing (run `make mlcube-venv`)")
+
+
+def manifest() -> dict:
+    return yaml.safe_load(MANIFEST.read_text())
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    return make_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture
+def mlcube_env(tmp_path) -> dict[str, str]:
+    """Environment for the mlcube client: a private settings file whose docker executable is the shim."""
+    settings = {
+        "runners": {"docker": {"pkg": "mlcube_docker"}},
+        "platforms": {
+            "docker": {
+                "runner": "docker",
+                "image": "${docker.image}",
+                "docker": f"{sys.executable} {SHIM}",
+                "env_args": {},
+                "gpu_args": "",
+                "cpu_args": "",
+                "build_args": {},
+                "build_context": ".",
+                "build_file": "Dockerfile",
+                "build_strategy": "pull",
+            }
+        },
+        "storage": {},
+    }
+    path = tmp_path / "mlcube-settings.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return dict(os.environ, MLCUBE_SYSTEM_SETTINGS=str(path), SHIM_LOG=str(tmp_path / "shim.log"), OMP_NUM_THREADS="1")
+
+
+def run_mlcube(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(MLCUBE_BIN), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The manifest
+
+
+def test_manifest_obeys_medperf_model_cube_rules():
+    cube = manifest()
+    assert set(cube) <= {"name", "description", "authors", "platform", "docker", "tasks"}
+    assert "infer" in cube["tasks"]
+    params = cube["tasks"]["infer"]["parameters"]
+    assert set(params) == {"inputs", "outputs"}
+    inputs, outputs = params["inputs"], params["outputs"]
+    assert "data_path" in inputs
+    default = lambda p: p["default"] if isinstance(p, dict) else p  # noqa: E731
+    assert default(inputs["parameters_file"]) == "parameters.yaml"
+    for name, spec in inputs.items():
+        if name in ("data_path", "parameters_file"):
+            continue
+        path = default(spec)
+        assert path.startswith("additional_files/"), f"input {name} must live under additional_files/"
+        if isinstance(spec, dict) and spec.get("type") == "directory":
+            assert path.endswith("/")
+    assert set(outputs) == {"output_path"}
+
+
+def test_manifest_docker_section_and_workspace():
+    cube = manifest()
+    assert cube["platform"]["accelerator_count"] == 1
+    docker = cube["docker"]
+    assert "--gpus=all" in docker["gpu_args"].split() and "--shm-size" in docker["gpu_args"]
+    assert (MLCUBE_DIR / docker["build_context"] / docker["build_file"]).resolve() == REPO / "Dockerfile"
+    # mlcube's default workspace (<folder of mlcube.yaml>/workspace) is the top-level workspace
+    assert (MLCUBE_DIR / "workspace").resolve() == (REPO / "workspace").resolve()
+    assert (MLCUBE_DIR / "workspace" / "parameters.yaml").is_file()
+    assert (MLCUBE_DIR / "workspace" / "additional_files").is_dir()
+
+
+def test_parameters_file_sections_load():
+    params = yaml.safe_load((REPO / "workspace" / "parameters.yaml").read_text())
+    assert set(params) == {"infer", "train"}
+    settings = InferenceSettings.from_dict(params["infer"])
+    assert settings.device == "auto" and not settings.write_segmentation and not settings.overwrite
+    assert isinstance(params["train"], dict) and "preset" in params["train"]
+
+
+def test_container_config_for_current_medperf():
+    config = yaml.safe_load((MLCUBE_DIR / "container_config.yaml").read_text())
+    assert config["container_type"] == "DockerImage"
+    assert config["image"] == manifest()["docker"]["image"]
+    task = config["tasks"]["infer"]
+    assert set(task["run_args"]) <= {"shm_size", "gpus", "command", "entrypoint", "environment"}
+    command = task["run_args"]["command"]
+    assert command[0] == "infer" and all(a.startswith("--") and "=" in a for a in command[1:])
+    args = dict(a[2:].split("=", 1) for a in command[1:])
+    volumes = {**task["input_volumes"], **task["output_volumes"]}
+    assert set(task["output_volumes"]) == {"output_path"}
+    assert {"data_path", "parameters_file", "additional_files"} == set(task["input_volumes"])
+    assert args["data_path"] == volumes["data_path"]["mount_path"]
+    assert args["parameters_file"] == volumes["parameters_file"]["mount_path"]
+    assert args["weights"] == volumes["additional_files"]["mount_path"]
+    assert args["output_path"] == volumes["output_path"]["mount_path"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The real mlcube client
+
+
+@needs_mlcube
+def test_real_client_validates_the_manifest(mlcube_env):
+    result = run_mlcube(["describe", "--mlcube=mlcube"], mlcube_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "name = infer, inputs = ['data_path', 'parameters_file', 'weights'], outputs = ['output_path']" in result.stdout
+    result = run_mlcube(["show_config", "--mlcube=mlcube", "--platform=docker", "--resolve"], mlcube_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "brasyn/plave" in result.stdout
+
+
+@needs_mlcube
+def test_real_client_container_arguments(tmp_path):
+    """MLCube's own mount/argument generation gives the container exactly the documented command line."""
+    code = f"""
+import json
+from mlcube.config import MLCubeConfig
+from mlcube.shell import Shell
+from mlcube_docker.docker_run import Config, DockerRun
+cfg = MLCubeConfig.create_mlcube_config({str(MANIFEST)!r}, task_cli_args={{}}, runner_config=Config.DEFAULT,
+                                        resolve=True, runner_cls=DockerRun)
+mounts, args, opts = Shell.generate_mounts_and_args(cfg, "infer", make_dirs=False)
+print(json.dumps({{"mounts": mounts, "args": args}}))
+"""
+    env = dict(os.environ, MLCUBE_SYSTEM_SETTINGS=str(tmp_path / "settings.yaml"))
+    result = subprocess.run([str(MLCUBE_VENV / "bin" / "python"), "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["args"] == [
+        "infer",
+        "--data_path=/mlcube_io0",
+        "--parameters_file=/mlcube_io1/parameters.yaml",
+        "--weights=/mlcube_io2",
+        "--output_path=/mlcube_io3",
+    ]
+    workspace = str(MLCUBE_DIR / "workspace")
+    assert out["mounts"][os.path.join(workspace, "additional_files")] == "/mlcube_io2"
+
+
+@needs_mlcube
+def test_mlcube_run_infer_through_the_docker_shim(mlcube_env, weights, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "predictions"
+    missing = write_cohort(data, 4)
+    result = run_mlcube(
+        ["run", "--mlcube=mlcube", "--task=infer", "--platform=docker",
+         f"data_path={data}", f"output_path={out}", f"weights={weights}"],
+        mlcube_env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    check_prediction_folder(out, data, missing)
+    calls = [json.loads(line) for line in Path(mlcube_env["SHIM_LOG"]).read_text().splitlines()]
+    run = next(c for c in calls if c[0] == "run")
+    assert "--gpus=all" in run  # accelerator_count 1 -> gpu_args
+    image_at = run.index("brasyn/plave:0.1.0")
+    assert run[image_at + 1 :] == [
+        "infer", "--data_path=/mlcube_io0", "--parameters_file=/mlcube_io1/parameters.yaml",
+        "--weights=/mlcube_io2", "--output_path=/mlcube_io3",
+    ]
+    # a failing case makes the cube fail (non-zero exit) while the others are still written
+    write_case_dir = data / "BraTS-GLI-00100-000"
+    write_case_dir.mkdir()
+    result = run_mlcube(
+        ["run", "--mlcube=mlcube", "--task=infer", "--platform=docker",
+         f"data_path={data}", f"output_path={tmp_path / 'second'}", f"weights={weights}"],
+        mlcube_env,
+    )
+    assert result.returncode != 0
+    check_prediction_folder(tmp_path / "second", data, missing)
+
+
+# ---------------------------------------------------------------------------------------------------
+# project/mlcube.py run from the repository
+
+
+def run_entrypoint(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([sys.executable, str(ENTRYPOINT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_entrypoint_infer_from_the_repository(weights, tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    missing = write_cohort(data, 4)
+    params = tmp_path / "params.yaml"
+    params.write_text("infer:\n  batch_size: 3\n  device: cpu\n")
+    result = run_entrypoint(
+        ["infer", f"--data_path={data}", f"--parameters_file={params}", f"--weights={weights}", f"--output_path={out}"], tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4 done, 0 skipped, 0 failed" in result.stdout
+    check_prediction_folder(out, data, missing)
+
+
+def test_entrypoint_defaults_to_the_repository_workspace(tmp_path):
+    """Without --weights / --parameters_file it uses <repo>/workspace (here: no weights there -> each case fails cleanly)."""
+    spec = importlib.util.spec_from_file_location("brasyn_mlcube_entry", ENTRYPOINT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.DEFAULT_PARAMETERS == REPO / "workspace" / "parameters.yaml"
+    assert module.DEFAULT_WEIGHTS == REPO / "workspace" / "additional_files"
+
+
+def test_entrypoint_errors_are_one_line(tmp_path, weights):
+    data = tmp_path / "data"
+    write_cohort(data, 1)
+    params = tmp_path / "params.yaml"
+    params.write_text("infer:\n  batch_sise: 3\n")
+    result = run_entrypoint(
+        ["infer", f"--data_path={data}", f"--parameters_file={params}", f"--weights={weights}", f"--output_path={tmp_path / 'o'}"], tmp_path
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: unknown config key infer.batch_sise (valid: batch_size, device, io_workers, overwrite, precision, progress, segmentation_path, write_segmentation)"
+    result = run_entrypoint(["infer", f"--data_path={data}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={tmp_path / 'nope.yaml'}"], tmp_path)
+    assert result.returncode == 1 and "parameters file not found" in result.stderr
+    assert not (tmp_path / "o").exists()
+    result = run_entrypoint(["hotfix"], tmp_path)
+    assert result.returncode == 0
+
+
+def test_entrypoint_train_writes_the_four_checkpoints(tmp_path, monkeypatch):
+    """`train` hands the train: section to brasyn.training and leaves brasyn_{target}.pt in output_path."""
+    calls = {}
+    fake = types.ModuleType("brasyn.training")
+
+    def load_training_setup(mapping):
+        calls["mapping"] = mapping
+        return ("setup", mapping)
+
+    def train(data_path, output_dir, setup, targets, *, resume=True):
+        calls.update(data_path=data_path, output_dir=output_dir, setup=setup, targets=targets, resume=resume)
+        run = Path(output_dir) / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for t in targets:
+            paths[t] = run / f"{t}-final.pt"
+            paths[t].write_text(f"weights {t}")
+        return paths
+
+    fake.load_training_setup, fake.train = load_training_setup, train
+    monkeypatch.setitem(sys.modules, "brasyn.training", fake)
+    spec = importlib.util.spec_from_file_location("brasyn_mlcube_entry_train", ENTRYPOINT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  preset: demo\n  targets: [t2f, t1n]\n  training: {epochs: 1}\n")
+    out = tmp_path / "weights"
+    result = CliRunner().invoke(
+        module.app, ["train", f"--data_path={tmp_path / 'data'}", f"--parameters_file={params}", f"--output_path={out}"]
+    )
+    assert result.exit_code == 0, result.output
+    assert calls["mapping"] == {"preset": "demo", "training": {"epochs": 1}}
+    assert calls["targets"] == (Modality.T2F, Modality.T1N) and calls["resume"] is True
+    for t in (Modality.T2F, Modality.T1N):
+        assert (out / checkpoint_filename(t)).read_text() == f"weights {t}"
+    assert not any((out / checkpoint_filename(t)).exists() for t in MODALITIES if t not in (Modality.T2F, Modality.T1N))
