@@ -40,6 +40,7 @@ def workspace_default(relative: str) -> Path:
 
 DEFAULT_PARAMETERS = workspace_default("parameters.yaml")
 DEFAULT_WEIGHTS = workspace_default("additional_files")
+TRAINING_SUBFOLDER = "training"  # train's run state under output_path
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="brasyn MLCube entrypoint.")
 
@@ -84,7 +85,7 @@ def train(
     output_path: Path = typer.Option(..., "--output_path", help="Folder for the four checkpoints brasyn_{target}.pt."),
     parameters_file: Path = typer.Option(DEFAULT_PARAMETERS, "--parameters_file", help="YAML with a train: section."),
 ) -> None:
-    """Train the four dedicated models and write their checkpoints into output_path."""
+    """Train the four dedicated models; their checkpoints land in output_path (run state in output_path/training/)."""
     from brasyn.checkpoint import checkpoint_filename
     from brasyn.constants import MODALITIES, Modality
     from brasyn.training import load_training_setup
@@ -98,7 +99,9 @@ def train(
         raise ConfigError(f"train.targets: {exc}") from exc
     setup = load_training_setup(section)
     output_path.mkdir(parents=True, exist_ok=True)
-    checkpoints = run_training(data_path, output_path, setup, targets, resume=True)
+    # Run state (slice cache, resume files, metrics) stays in a sub-folder so that output_path's top
+    # level holds exactly the checkpoints inference reads (the additional_files MedPerf ships).
+    checkpoints = run_training(data_path, output_path / TRAINING_SUBFOLDER, setup, targets, resume=True)
     for target, path in checkpoints.items():
         destination = output_path / checkpoint_filename(target)
         if Path(path).resolve() != destination.resolve():

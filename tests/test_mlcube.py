@@ -288,6 +288,29 @@ def test_entrypoint_train_writes_the_four_checkpoints(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert calls["mapping"] == {"preset": "demo", "training": {"epochs": 1}}
     assert calls["targets"] == (Modality.T2F, Modality.T1N) and calls["resume"] is True
+    assert Path(calls["output_dir"]) == out / "training"  # run state apart from the checkpoints
     for t in (Modality.T2F, Modality.T1N):
         assert (out / checkpoint_filename(t)).read_text() == f"weights {t}"
     assert not any((out / checkpoint_filename(t)).exists() for t in MODALITIES if t not in (Modality.T2F, Modality.T1N))
+
+
+@pytest.mark.slow
+def test_entrypoint_train_then_infer_end_to_end(tmp_path):
+    """The real trainer (tiny preset, a few steps) through `mlcube.py train`, then `mlcube.py infer` on its weights."""
+    from conftest import write_case
+
+    for k in range(3):
+        write_case(tmp_path / "train", f"BraTS-GLI-{k:05d}-000", shape=(48, 48, 12), seed=k, with_seg=True)
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  preset: tiny\n  targets: [t2f]\ninfer:\n  batch_size: 4\n")
+    weights = tmp_path / "additional_files"
+    result = run_entrypoint(["train", f"--data_path={tmp_path / 'train'}", f"--parameters_file={params}", f"--output_path={weights}"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in weights.iterdir()) == ["brasyn_t2f.pt", "training"]
+    data = tmp_path / "val"
+    write_case(data, "BraTS-GLI-00007-000", (Modality.T1N, Modality.T1C, Modality.T2W), shape=(48, 48, 12), seed=7)
+    result = run_entrypoint(
+        ["infer", f"--data_path={data}", f"--parameters_file={params}", f"--weights={weights}", f"--output_path={tmp_path / 'out'}"], tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    check_prediction_folder(tmp_path / "out", data, {"BraTS-GLI-00007-000": Modality.T2F})
