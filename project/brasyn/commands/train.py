@@ -1,0 +1,48 @@
+"""`brasyn train DATA OUT`: train the dedicated models (SR autoencoder, then the GAN) per target."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import typer
+
+from brasyn.training.config import DEVICES
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+
+
+def train_command(
+    data: Path = typer.Argument(..., help="Folder of complete BraTS-format training cases (4 modalities + seg)."),
+    out: Path = typer.Argument(..., help="Run folder: checkpoints brasyn_<target>.pt, config.yaml, metrics, resume state."),
+    config: str = typer.Option("paper", "--config", "-c", help="Preset (paper, demo, tiny) or a YAML file."),
+    target: list[str] = typer.Option(["all"], "--target", "-t", help="t1n, t1c, t2w, t2f or all; repeatable."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Cap the optimizer steps of each stage."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (overrides the config)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the run folder's resume files."),
+) -> None:
+    """Train one dedicated model per target modality and write its checkpoint into OUT.
+
+    Multi-GPU: `torchrun --nproc_per_node N -m brasyn.cli train ...` (DDP; rank 0 writes).
+    """
+    from brasyn.errors import ConfigError
+    from brasyn.training import load_training_setup, parse_targets, train
+
+    if device is not None and device not in DEVICES:
+        raise ConfigError(f"--device: expected one of {', '.join(DEVICES)}, found {device!r}")
+    setup = load_training_setup(config)
+    training = setup.training
+    if max_steps is not None:
+        training = dataclasses.replace(
+            training,
+            stage1=dataclasses.replace(training.stage1, max_steps=max_steps),
+            stage2=dataclasses.replace(training.stage2, max_steps=max_steps),
+        )
+    if device is not None:
+        training = dataclasses.replace(training, device=device)
+    setup = dataclasses.replace(setup, training=training)
+    checkpoints = train(data, out, setup, parse_targets(target), resume=resume)
+    for modality, path in checkpoints.items():
+        typer.echo(f"{modality}: {path}")

@@ -1,0 +1,267 @@
+"""Training configuration: frozen dataclasses loaded strictly from YAML presets and overrides.
+
+A preset file (`brasyn/presets/<name>.yaml`) has two top-level keys, `model:` (`ModelConfig`) and
+`training:` (`TrainingConfig`). `load_training_setup` accepts a preset name, a YAML path, a mapping
+`{"preset": "demo", "model": {...}, "training": {...}}` (overrides merged key by key onto the preset;
+without `preset` the dataclass defaults, i.e. the paper's values, are the base) or a ready
+`TrainingSetup`. Unknown keys are a `ConfigError` naming their path.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from brasyn.config import from_dict, load_yaml, to_dict
+from brasyn.data.normalization import DEFAULT_PERCENTILE
+from brasyn.data.slices import CACHE_DTYPES
+from brasyn.errors import ConfigError
+from brasyn.models.config import ModelConfig
+
+PRESETS: tuple[str, ...] = ("paper", "demo", "tiny")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the stage-2 generator loss terms, each named after its loss (paper Decision values)."""
+
+    adversarial: float = 1.0
+    """Conditional PatchGAN term BCE(D(x, y_hat), 1)."""
+    l1: float = 100.0
+    """Pixel reconstruction mean |y_hat - y|."""
+    contrastive: float = 0.05
+    """PatchNCE with QS-Attn queries on the MMA output and F_fus."""
+    segmentation: float = 0.1
+    """Cross-entropy of the segmentation decoder."""
+    sr_decoder: float = 0.1
+    """KL between the generator's and the frozen autoencoder's up-stage features."""
+    sr_encoder: float = 0.1
+    """MSE between the autoencoder's encoding of y and each source branch's encoding."""
+    sr_fusion: float = 0.1
+    """MSE between the autoencoder's encoding of y and F_fus."""
+
+    def __post_init__(self) -> None:
+        for name, value in to_dict(self).items():
+            if value < 0:
+                raise ConfigError(f"training.stage2.loss_weights.{name}: expected >= 0, found {value}")
+
+
+def _check_stage(prefix: str, stage: Any) -> None:
+    if stage.epochs < 1:
+        raise ConfigError(f"{prefix}.epochs: expected >= 1, found {stage.epochs}")
+    if stage.max_steps is not None and stage.max_steps < 1:
+        raise ConfigError(f"{prefix}.max_steps: expected >= 1 or null, found {stage.max_steps}")
+    if stage.batch_size < 1:
+        raise ConfigError(f"{prefix}.batch_size: expected >= 1, found {stage.batch_size}")
+    if not stage.lr > 0:
+        raise ConfigError(f"{prefix}.lr: expected > 0, found {stage.lr}")
+    if not 0.0 <= stage.decay_fraction <= 1.0:
+        raise ConfigError(f"{prefix}.decay_fraction: expected a value in [0, 1], found {stage.decay_fraction}")
+    for name in ("beta1", "beta2"):
+        if not 0.0 <= getattr(stage, name) < 1.0:
+            raise ConfigError(f"{prefix}.{name}: expected a value in [0, 1), found {getattr(stage, name)}")
+
+
+@dataclass(frozen=True)
+class AutoencoderStage:
+    """Stage 1: the target modality's self-representation autoencoder, trained as an identity map."""
+
+    epochs: int = 200
+    """Passes over the training slices (PLAVE: 200)."""
+    max_steps: int | None = None
+    """Optional cap on optimizer steps (demos, tests); the schedule spans min(epochs * steps/epoch, max_steps)."""
+    batch_size: int = 4
+    """Slices per optimizer step (per process under DDP); incomplete last batches are dropped."""
+    lr: float = 2e-4
+    """Adam learning rate."""
+    beta1: float = 0.5
+    """Adam beta1."""
+    beta2: float = 0.999
+    """Adam beta2."""
+    decay_fraction: float = 1 / 3
+    """Final fraction of the steps over which the learning rate decays linearly to 0 (ACA-GAN convention)."""
+    l1_weight: float = 100.0
+    """Weight of the reconstruction loss mean |AE(y) - y|."""
+
+    def __post_init__(self) -> None:
+        _check_stage("training.stage1", self)
+
+
+@dataclass(frozen=True)
+class TranslationStage:
+    """Stage 2: generator, discriminator and projection heads, with the autoencoder frozen in eval mode."""
+
+    epochs: int = 300
+    """Passes over the training slices (PLAVE: 300)."""
+    max_steps: int | None = None
+    """Optional cap on optimizer steps (demos, tests); the schedule spans min(epochs * steps/epoch, max_steps)."""
+    batch_size: int = 4
+    """Slices per optimizer step (per process under DDP); incomplete last batches are dropped."""
+    lr: float = 1e-4
+    """Adam learning rate of the generator and the discriminator."""
+    head_lr: float = 1e-4
+    """Adam learning rate of the PatchNCE projection heads (their own optimizer)."""
+    beta1: float = 0.5
+    """Adam beta1 (all three optimizers)."""
+    beta2: float = 0.999
+    """Adam beta2 (all three optimizers)."""
+    decay_fraction: float = 1 / 3
+    """Final fraction of the steps over which the learning rates decay linearly to 0 (ACA-GAN convention)."""
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    """Weights of the generator loss terms."""
+
+    def __post_init__(self) -> None:
+        _check_stage("training.stage2", self)
+        if not self.head_lr > 0:
+            raise ConfigError(f"training.stage2.head_lr: expected > 0, found {self.head_lr}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which slices are trained on and how they are prepared."""
+
+    percentile: float = DEFAULT_PERCENTILE
+    """Brain intensity percentile that maps to +1 when normalising each volume to [-1, 1]."""
+    tumour_slices_only: bool = True
+    """Train on axial slices that contain tumour (paper); False: every slice that contains brain."""
+    validation_fraction: float = 0.1
+    """Share of the cases held out for validation (split by case, seeded); 0 disables validation."""
+    validation_slices: int = 8
+    """Validation slices (evenly spread over the held-out cases) scored with SSIM after each epoch."""
+    cache_dir: str | None = None
+    """Folder of the uncompressed slice cache; default `<output>/cache`. Shared by the four targets."""
+    cache_dtype: str = "float16"
+    """Storage type of the cached normalised slices (float16 halves the disk use)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.percentile <= 100.0:
+            raise ConfigError(f"training.data.percentile: expected a value in (0, 100], found {self.percentile}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"training.data.validation_fraction: expected a value in [0, 1), found {self.validation_fraction}"
+            )
+        if self.validation_slices < 0:
+            raise ConfigError(f"training.data.validation_slices: expected >= 0, found {self.validation_slices}")
+        if self.cache_dtype not in CACHE_DTYPES:
+            raise ConfigError(
+                f"training.data.cache_dtype: expected one of {', '.join(CACHE_DTYPES)}, found {self.cache_dtype!r}"
+            )
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything about a training run except the network architecture (`ModelConfig`)."""
+
+    stage1: AutoencoderStage = field(default_factory=AutoencoderStage)
+    """Self-representation autoencoder of the target modality."""
+    stage2: TranslationStage = field(default_factory=TranslationStage)
+    """Generator / discriminator / projection heads."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Slice selection, normalisation, validation split, cache."""
+    seed: int = 0
+    """Seeds Python, NumPy and torch (CPU and CUDA), the data order and the split."""
+    device: str = "auto"
+    """"auto" (CUDA when available), "cpu" or "cuda". Under torchrun each process takes its LOCAL_RANK GPU."""
+    precision: str = "auto"
+    """"auto" (bf16 autocast on CUDA, float32 on CPU), "float32" or "bf16"."""
+    num_workers: int = 2
+    """DataLoader worker processes (0: load in the main process); also the slice-cache build processes."""
+    compact_checkpoints: bool = False
+    """Store the checkpoint weights as float16 (half the size); they load back as float32."""
+    tensorboard: bool = True
+    """Also log to TensorBoard when `torch.utils.tensorboard` is importable."""
+    progress: bool | None = None
+    """tqdm progress bars: None shows them when the output is a terminal."""
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ConfigError(f"training.device: expected one of {', '.join(DEVICES)}, found {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"training.precision: expected one of {', '.join(PRECISIONS)}, found {self.precision!r}")
+        if self.num_workers < 0:
+            raise ConfigError(f"training.num_workers: expected >= 0, found {self.num_workers}")
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """A resolved run configuration: the networks and how to train them."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict with the preset file's layout (`model:`, `training:`)."""
+        return {"model": self.model.to_dict(), "training": to_dict(self.training)}
+
+
+def preset_path(name: str) -> Path:
+    """Path of a packaged preset YAML."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (expected one of {', '.join(PRESETS)}, or a .yaml path)")
+    return Path(str(resources.files("brasyn.presets").joinpath(f"{name}.yaml")))
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """Recursive key-by-key merge; a mapping replaces a scalar only where the base holds a mapping."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, f"{path}.{key}")
+        else:
+            out[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
+    return out
+
+
+def _resolve_mapping(data: Mapping[str, Any], where: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    unknown = sorted(set(data) - {"preset", "model", "training"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown top-level key {unknown[0]!r} (valid: preset, model, training)")
+    base: dict[str, Any] = {"model": {}, "training": {}}
+    preset = data.get("preset")
+    if preset is not None:
+        if not isinstance(preset, str):
+            raise ConfigError(f"{where}: preset: expected a preset name, found {preset!r}")
+        if preset in seen:
+            raise ConfigError(f"{where}: preset {preset!r} includes itself")
+        base = _resolve_mapping(load_yaml(preset_path(preset)), f"preset {preset}", (*seen, preset))
+    for section in ("model", "training"):
+        value = data.get(section)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: {section}: expected a mapping, found {type(value).__name__}")
+        base[section] = _merge(base[section], value, section)
+    return base
+
+
+def load_training_setup(source: str | Path | Mapping[str, Any] | TrainingSetup | None = None) -> TrainingSetup:
+    """Resolve a preset name ("paper", "demo", "tiny"), a YAML path, an override mapping or a setup.
+
+    None means the paper preset. Raises `ConfigError` naming the offending key.
+    """
+    if isinstance(source, TrainingSetup):
+        return source
+    if source is None:
+        source = "paper"
+    if isinstance(source, Mapping):
+        data, where = _resolve_mapping(source, "training setup"), "training setup"
+    elif isinstance(source, str) and source in PRESETS:
+        data, where = _resolve_mapping(load_yaml(preset_path(source)), f"preset {source}"), f"preset {source}"
+    else:
+        path = Path(source)
+        if path.suffix.lower() not in (".yaml", ".yml") and not path.exists():
+            raise ConfigError(f"unknown preset {str(source)!r} (expected one of {', '.join(PRESETS)}, or a .yaml path)")
+        data, where = _resolve_mapping(load_yaml(path), str(path)), str(path)
+    try:
+        return TrainingSetup(
+            model=from_dict(ModelConfig, data["model"], "model"),
+            training=from_dict(TrainingConfig, data["training"], "training"),
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc

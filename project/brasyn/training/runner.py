@@ -1,0 +1,253 @@
+"""`train`: slice cache → per target, stage 1 (SR autoencoder) → stage 2 (GAN) → checkpoint.
+
+Run folder `output_dir`:
+
+    brasyn_<target>.pt        checkpoint per target (`brasyn.checkpoint` schema, weights only)
+    config.yaml               the resolved setup (`model:`, `training:`)
+    metrics_<target>.csv      one row per epoch and stage (loss means, lr, validation L1 / SSIM)
+    resume/<target>.pt        optimizer / scheduler / step state to continue an interrupted run
+    cache/                    uncompressed slice cache (unless training.data.cache_dir points elsewhere)
+    tensorboard/<target>/     only when TensorBoard is importable
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from brasyn.checkpoint import checkpoint_filename
+from brasyn.constants import Modality
+from brasyn.data.cases import discover_cases
+from brasyn.data.slices import (
+    CachedCase,
+    CacheOptions,
+    SliceDataset,
+    build_slice_cache,
+    fit_intensity_model,
+    split_cases,
+)
+from brasyn.errors import ConfigError
+from brasyn.training.config import TrainingSetup, load_training_setup
+from brasyn.training.loop import check_enough_slices, run_stage
+from brasyn.training.metrics import MetricsLog, validate, validation_indices
+from brasyn.training.runtime import Runtime, runtime, seed_everything
+from brasyn.training.schedule import total_steps
+from brasyn.training.state import (
+    checkpoint_payload,
+    load_resume,
+    resume_path,
+    save_resume,
+    set_rng_state,
+    write_checkpoint,
+)
+from brasyn.training.trainers import AutoencoderTrainer, TranslationTrainer
+
+logger = logging.getLogger(__name__)
+
+STAGE2_SEED_OFFSET = 1
+"""Stage 2 is seeded with seed + 1, so its initialisation does not depend on how long stage 1 ran."""
+
+
+def parse_targets(targets: Sequence[Modality | str] | Modality | str) -> list[Modality]:
+    """Modalities from names or enum members; "all" (alone) means the four targets. Duplicates dropped."""
+    if isinstance(targets, (str, Modality)):
+        targets = [targets]
+    out: list[Modality] = []
+    for item in targets:
+        if isinstance(item, str) and not isinstance(item, Modality) and item.lower() == "all":
+            candidates = list(Modality)
+        else:
+            try:
+                candidates = [item if isinstance(item, Modality) else Modality.parse(item)]
+            except ValueError as exc:
+                raise ConfigError(f"--target: {exc} or all") from exc
+        out.extend(m for m in candidates if m not in out)
+    if not out:
+        raise ConfigError("--target: expected at least one of t1n, t1c, t2w, t2f or all, found none")
+    return out
+
+
+def train(
+    data_path: Path,
+    output_dir: Path,
+    setup: str | Path | Mapping[str, Any] | TrainingSetup | None,
+    targets: Sequence[Modality | str],
+    *,
+    resume: bool = True,
+) -> dict[Modality, Path]:
+    """Train the dedicated model of each target on the BraTS-format training folder `data_path`.
+
+    `setup`: a preset name, a YAML path, an override mapping `{"preset": ..., "model": ...,
+    "training": ...}` or a `TrainingSetup` (see `load_training_setup`). With `resume`, a target whose
+    resume file exists continues where it stopped (a finished one is skipped). Returns the checkpoint
+    path of each target (written by rank 0; under DDP the other ranks get the same paths).
+    """
+    setup = load_training_setup(setup)
+    target_list = parse_targets(targets)
+    config = setup.training
+    output_dir = Path(output_dir)
+    with runtime(config.device, config.precision) as rt:
+        if rt.is_main:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            with open(output_dir / "config.yaml", "w") as handle:
+                yaml.safe_dump(setup.to_dict(), handle, sort_keys=False)
+        cache_dir = output_dir / (config.data.cache_dir or "cache")
+        options = CacheOptions(
+            percentile=config.data.percentile,
+            tumour_slices_only=config.data.tumour_slices_only,
+            dtype=config.data.cache_dtype,
+        )
+        cases = discover_cases(data_path)
+        if rt.is_main:
+            cached = build_slice_cache(cases, cache_dir, options, workers=config.num_workers, progress=config.progress)
+        rt.barrier()
+        if not rt.is_main:
+            cached = build_slice_cache(cases, cache_dir, options, progress=False)
+        train_ids, val_ids = split_cases([c.case_id for c in cached], config.data.validation_fraction, config.seed)
+        by_id = {c.case_id: c for c in cached}
+        train_cases = [by_id[i] for i in train_ids]
+        val_cases = [by_id[i] for i in val_ids]
+        logger.info("split: %d training cases, %d validation cases", len(train_cases), len(val_cases))
+        results = {}
+        for target in target_list:
+            results[target] = _train_target(target, setup, rt, train_cases, val_cases, output_dir, resume=resume)
+            rt.barrier()
+    return results
+
+
+def _data_summary(setup: TrainingSetup, train_ds: SliceDataset, val_ds: SliceDataset | None,
+                  train_cases: list[CachedCase], val_cases: list[CachedCase]) -> dict[str, Any]:
+    data = setup.training.data
+    return {
+        "n_train_cases": len(train_cases),
+        "n_validation_cases": len(val_cases),
+        "train_slices": len(train_ds),
+        "validation_slices": len(val_ds) if val_ds is not None else 0,
+        "train_cases": [c.case_id for c in train_cases],
+        "validation_cases": [c.case_id for c in val_cases],
+        "tumour_slices_only": data.tumour_slices_only,
+        "image_size": setup.model.image_size,
+        "percentile": data.percentile,
+        "split_seed": setup.training.seed,
+    }
+
+
+def _train_target(
+    target: Modality,
+    setup: TrainingSetup,
+    rt: Runtime,
+    train_cases: list[CachedCase],
+    val_cases: list[CachedCase],
+    output_dir: Path,
+    *,
+    resume: bool,
+) -> Path:
+    config = setup.training
+    image_size = setup.model.image_size
+    ckpt_path = output_dir / checkpoint_filename(target)
+    rpath = resume_path(output_dir, target)
+    train_ds = SliceDataset(train_cases, target, image_size)
+    val_ds = SliceDataset(val_cases, target, image_size) if val_cases else None
+    val_idx = validation_indices(val_ds, config.data.validation_slices)
+
+    record: dict[str, Any] | None = load_resume(rpath, target, setup) if (resume and rpath.exists()) else None
+    s1, s2 = config.stage1, config.stage2
+    total1 = total_steps(s1.epochs, check_enough_slices(len(train_ds), s1.batch_size, rt.world_size, f"{target} stage 1"), s1.max_steps)
+    total2 = total_steps(s2.epochs, check_enough_slices(len(train_ds), s2.batch_size, rt.world_size, f"{target} stage 2"), s2.max_steps)
+    if record is not None and record.get("stage2") and record["stage2"]["step"] >= total2 and ckpt_path.exists():
+        logger.info("%s: already trained (%d steps, %s); skipping", target, record["stage2"]["step"], ckpt_path.name)
+        return ckpt_path
+    if record is None:
+        record = {"target": target.value, "model_config": setup.model.to_dict(), "stage1": None, "stage2": None}
+    else:
+        logger.info("%s: resuming from %s", target, rpath)
+
+    metrics = None
+    if rt.is_main:
+        metrics = MetricsLog(
+            output_dir / f"metrics_{target.value}.csv",
+            fresh=record["stage1"] is None,
+            tensorboard_dir=(output_dir / "tensorboard" / target.value) if config.tensorboard else None,
+        )
+    try:
+        intensity_model = fit_intensity_model(train_cases, target, config.data.percentile)
+
+        # Stage 1: the target's self-representation autoencoder.
+        seed_everything(config.seed)
+        stage1 = AutoencoderTrainer(setup.model, s1, rt, total1)
+        start1 = 0
+        if record["stage1"] is not None:
+            stage1.load_state_dict(record["stage1"]["state"])
+            start1 = record["stage1"]["step"]
+            if record["stage2"] is None:
+                set_rng_state(record["rng"])
+        if record["stage2"] is None and start1 < total1:
+
+            def end_of_stage1_epoch(row: dict[str, Any]) -> None:
+                row.update(validate(stage1.predict, val_ds, val_idx, device=rt.device, use_sources=False))
+                record["stage1"] = {"step": row["step"], "total": total1, "state": stage1.state_dict(), "metrics": row}
+                if rt.is_main:
+                    metrics.write(row)
+                    save_resume(rpath, record)
+                logger.info("%s stage 1 epoch %d: %s", target, row["epoch"], _summary(row))
+
+            run_stage(
+                stage1, train_ds, rt=rt, batch_size=s1.batch_size, total=total1, start_step=start1, seed=config.seed,
+                num_workers=config.num_workers, progress=config.progress, description=f"{target} autoencoder",
+                on_epoch_end=end_of_stage1_epoch,
+            )
+
+        # Stage 2: generator, discriminator and heads against the frozen autoencoder.
+        seed_everything(config.seed + STAGE2_SEED_OFFSET)
+        stage2 = TranslationTrainer(setup.model, s2, rt, total2, stage1.autoencoder)
+        start2 = 0
+        if record["stage2"] is not None:
+            stage2.load_state_dict(record["stage2"]["state"])
+            start2 = record["stage2"]["step"]
+            set_rng_state(record["rng"])
+
+        def end_of_stage2_epoch(row: dict[str, Any]) -> None:
+            row.update(validate(stage2.predict, val_ds, val_idx, device=rt.device))
+            record["stage2"] = {"step": row["step"], "total": total2, "state": stage2.state_dict(), "metrics": row}
+            if rt.is_main:
+                metrics.write(row)
+                save_resume(rpath, record)
+            logger.info("%s stage 2 epoch %d: %s", target, row["epoch"], _summary(row))
+
+        if start2 < total2:
+            run_stage(
+                stage2, train_ds, rt=rt, batch_size=s2.batch_size, total=total2, start_step=start2,
+                seed=config.seed + STAGE2_SEED_OFFSET, num_workers=config.num_workers, progress=config.progress,
+                description=f"{target} GAN", on_epoch_end=end_of_stage2_epoch,
+            )
+
+        if rt.is_main:
+            payload = checkpoint_payload(
+                target=target,
+                generator=stage2.generator,
+                setup=setup,
+                intensity_model=intensity_model,
+                data_summary=_data_summary(setup, train_ds, val_ds, train_cases, val_cases),
+                metrics={
+                    "stage1": _plain((record["stage1"] or {}).get("metrics", {})),
+                    "stage2": _plain((record["stage2"] or {}).get("metrics", {})),
+                },
+            )
+            write_checkpoint(ckpt_path, payload, compact=config.compact_checkpoints)
+    finally:
+        if metrics is not None:
+            metrics.close()
+    return ckpt_path
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (float(v) if isinstance(v, float) else v) for k, v in row.items()}
+
+
+def _summary(row: dict[str, Any]) -> str:
+    keys = ("l1", "generator", "discriminator", "val_l1", "val_ssim")
+    return ", ".join(f"{k} {row[k]:.4g}" for k in keys if k in row)

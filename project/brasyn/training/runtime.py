@@ -1,0 +1,106 @@
+"""Where training runs: device, precision, seeding and torch DDP under `torchrun`.
+
+Single process by default. Launched by `torchrun --nproc_per_node N -m brasyn.cli train ...`, the
+environment holds WORLD_SIZE / RANK / LOCAL_RANK: each process joins the default process group
+(NCCL on CUDA, Gloo on CPU), takes GPU LOCAL_RANK and reads its share of the data through a
+`DistributedSampler`; rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from brasyn.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's `random`, NumPy's global generator and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The resolved device, precision and process group of this process."""
+
+    device: torch.device
+    autocast_dtype: torch.dtype | None
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the only process that writes checkpoints, metrics and the cache."""
+        return self.rank == 0
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when enabled, else a no-op context."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError as exc:
+        raise ConfigError(f"environment variable {name}: expected an integer, found {os.environ[name]!r}") from exc
+
+
+@contextlib.contextmanager
+def runtime(device: str = "auto", precision: str = "auto") -> Iterator[Runtime]:
+    """Resolve the device and precision; join (and finally leave) the process group under torchrun."""
+    world_size = _env_int("WORLD_SIZE", 1)
+    rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training.device: cuda requested, but torch finds no CUDA device (use cpu or auto)")
+    if device == "cuda":
+        torch_device = torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())
+        torch.cuda.set_device(torch_device)
+    else:
+        torch_device = torch.device("cpu")
+    use_bf16 = precision == "bf16" or (precision == "auto" and torch_device.type == "cuda")
+    created = False
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch_device.type == "cuda" else "gloo")
+        created = True
+    state = Runtime(
+        device=torch_device,
+        autocast_dtype=torch.bfloat16 if use_bf16 else None,
+        rank=rank,
+        world_size=world_size,
+        local_rank=local_rank,
+    )
+    if state.is_main:
+        logger.info(
+            "training on %s%s, %s", torch_device, f" x {world_size} processes" if world_size > 1 else "",
+            "bf16 autocast" if use_bf16 else "float32",
+        )
+    try:
+        yield state
+    finally:
+        if created:
+            dist.destroy_process_group()

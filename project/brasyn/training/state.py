@@ -1,0 +1,128 @@
+"""What training writes: the weights-only checkpoint per target and the separate resume file.
+
+The checkpoint follows the schema of `brasyn.checkpoint` (kind "plave", generator with its
+segmentation decoder). The resume file `<output>/resume/<target>.pt` holds everything needed to
+continue: both stages' networks, optimizers, schedules, step counters, the last epoch metrics and the
+torch random state. Both load with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from brasyn import __version__
+from brasyn.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+from brasyn.constants import Modality, sources_for
+from brasyn.data.normalization import IntensityModel
+from brasyn.errors import CheckpointError, ConfigError
+from brasyn.models import Generator
+from brasyn.training.config import TrainingSetup
+
+logger = logging.getLogger(__name__)
+
+RESUME_FORMAT = 1
+
+
+def code_version() -> str:
+    """`brasyn.__version__`, plus `+g<commit>` when the package sits in a git work tree."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{commit}" if commit else __version__
+
+
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of `module`'s state dict."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def checkpoint_payload(
+    *,
+    target: Modality,
+    generator: Generator,
+    setup: TrainingSetup,
+    intensity_model: IntensityModel,
+    data_summary: dict[str, Any],
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """The checkpoint dict of `brasyn.checkpoint` for a trained generator."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "kind": "plave",
+        "target": target.value,
+        "sources": [m.value for m in sources_for(target)],
+        "model_config": setup.model.to_dict(),
+        "state_dict": cpu_state(generator),
+        "intensity_model": intensity_model.to_dict(),
+        "normalization": {"percentile": float(setup.training.data.percentile)},
+        "training_config": setup.to_dict()["training"],
+        "data_summary": data_summary,
+        "metrics": metrics,
+        "code_version": code_version(),
+    }
+
+
+def write_checkpoint(path: Path, payload: dict[str, Any], *, compact: bool) -> Path:
+    path = save_checkpoint(path, payload, compact=compact)
+    logger.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
+    return path
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resume_path(output_dir: Path, target: Modality) -> Path:
+    return Path(output_dir) / "resume" / f"{target.value}.pt"
+
+
+def save_resume(path: Path, record: dict[str, Any]) -> None:
+    """Write the resume record atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({**record, "format": RESUME_FORMAT, "rng": rng_state()}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_resume(path: Path, target: Modality, setup: TrainingSetup) -> dict[str, Any]:
+    """Read a resume record and check it belongs to `target` and to the same model configuration."""
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise CheckpointError(f"{path}: cannot load resume file ({type(exc).__name__}: {exc}); use --no-resume") from exc
+    if not isinstance(record, dict) or record.get("format") != RESUME_FORMAT:
+        raise CheckpointError(f"{path}: not a brasyn resume file of format {RESUME_FORMAT}; use --no-resume")
+    if record.get("target") != target.value:
+        raise CheckpointError(f"{path}: expected a resume file for {target}, found one for {record.get('target')}")
+    if record.get("model_config") != setup.model.to_dict():
+        raise ConfigError(f"{path}: written for a different model configuration; use --no-resume to start over")
+    return record

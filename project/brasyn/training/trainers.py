@@ -1,0 +1,321 @@
+"""The two training stages as step objects: each owns its networks, optimizers and schedules.
+
+Stage 1 (`AutoencoderTrainer`): the target modality's self-representation autoencoder learns the
+identity (L1). Stage 2 (`TranslationTrainer`): per batch one generator pass, then `d_step` (the
+discriminator on real and detached synthetic images) and `g_step` (all generator terms against the
+frozen, eval-mode autoencoder). Both steps return a dict of named loss terms; `weighted_sum` is the
+one place where the configured weights are applied.
+
+Under DDP the generator and its projection heads are wrapped together (`GeneratorWithHeads`: one
+forward computes the image, the segmentation, the generated image's features and the contrastive
+loss), the discriminator on its own; the generator step calls the unwrapped discriminator, whose
+parameters are frozen there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from brasyn.config import to_dict
+from brasyn.data.slices import SliceSample
+from brasyn.losses import (
+    contrastive_loss,
+    decoder_kl_loss,
+    discriminator_loss,
+    encoder_mse_loss,
+    fusion_mse_loss,
+    generator_adversarial_loss,
+    l1_loss,
+    segmentation_loss,
+)
+from brasyn.models import (
+    Generator,
+    GeneratorOutput,
+    ModelConfig,
+    PatchDiscriminator,
+    PatchNCEHeads,
+    SelfRepresentationAutoencoder,
+)
+from brasyn.training.config import AutoencoderStage, TranslationStage
+from brasyn.training.runtime import Runtime
+from brasyn.training.schedule import linear_decay_scheduler
+
+
+def weighted_sum(terms: Mapping[str, Tensor], weights: Mapping[str, float]) -> Tensor:
+    """sum_name weights[name] * terms[name]; every term needs a weight (a missing one is a bug)."""
+    total = None
+    for name, value in terms.items():
+        contribution = weights[name] * value
+        total = contribution if total is None else total + contribution
+    if total is None:
+        raise ValueError("weighted_sum: no loss terms")
+    return total
+
+
+def set_requires_grad(module: nn.Module, flag: bool) -> None:
+    for parameter in module.parameters():
+        parameter.requires_grad_(flag)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The module inside a DDP wrapper (or the module itself)."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
+def _adam(parameters: Any, lr: float, beta1: float, beta2: float) -> torch.optim.Adam:
+    return torch.optim.Adam(parameters, lr=lr, betas=(beta1, beta2))
+
+
+def _wrap(module: nn.Module, rt: Runtime, *, find_unused: bool = False) -> nn.Module:
+    if not rt.distributed:
+        return module
+    device_ids = [rt.device.index] if rt.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=find_unused)
+
+
+class Batch(NamedTuple):
+    """A training batch on the device: sources (B, 3, S, S), target (B, 1, S, S), seg (B, S, S)."""
+
+    sources: Tensor
+    target: Tensor
+    seg: Tensor
+
+    @classmethod
+    def from_sample(cls, sample: SliceSample, device: torch.device) -> Batch:
+        nb = device.type == "cuda"
+        return cls(
+            sources=sample.sources.to(device, non_blocking=nb),
+            target=sample.target.to(device, non_blocking=nb),
+            seg=sample.seg.to(device, non_blocking=nb),
+        )
+
+
+def _detached(terms: Mapping[str, Tensor]) -> dict[str, float]:
+    return {name: float(value.detach().float().item()) for name, value in terms.items()}
+
+
+class AutoencoderTrainer:
+    """Stage 1: SR autoencoder of the target modality, identity mapping, L1 x `l1_weight`."""
+
+    stage = "stage1"
+
+    def __init__(self, model_config: ModelConfig, stage: AutoencoderStage, rt: Runtime, total_steps: int) -> None:
+        self.rt = rt
+        self.config = stage
+        self.autoencoder = SelfRepresentationAutoencoder.from_config(model_config).to(rt.device)
+        self.model = _wrap(self.autoencoder, rt)
+        self.optimizer = _adam(self.autoencoder.parameters(), stage.lr, stage.beta1, stage.beta2)
+        self.scheduler = linear_decay_scheduler(self.optimizer, total_steps, stage.decay_fraction)
+        self.weights = {"l1": stage.l1_weight}
+
+    def train_mode(self) -> None:
+        self.autoencoder.train()
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.rt.autocast():
+            output = self.model(batch.target)
+            terms = {"l1": l1_loss(output.image.float(), batch.target)}
+        weighted_sum(terms, self.weights).backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return _detached(terms)
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    @torch.no_grad()
+    def predict(self, target: Tensor) -> Tensor:
+        """Eval-mode reconstruction (B, 1, S, S) -> (B, 1, S, S); restores train mode."""
+        self.autoencoder.eval()
+        try:
+            with self.rt.autocast():
+                return self.autoencoder(target).image
+        finally:
+            self.autoencoder.train()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "autoencoder": self.autoencoder.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.autoencoder.load_state_dict(state["autoencoder"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+
+class GeneratorPass(NamedTuple):
+    """One generator forward for stage 2: `output` (image, seg logits, features of the sources) and the
+    contrastive loss between source and generated-image features (0 when its weight is 0)."""
+
+    output: GeneratorOutput
+    contrastive: Tensor
+
+
+class GeneratorWithHeads(nn.Module):
+    """Generator and PatchNCE heads as one module, so that one DDP wrapper synchronises both."""
+
+    def __init__(self, generator: Generator, heads: PatchNCEHeads, *, with_contrastive: bool = True) -> None:
+        super().__init__()
+        self.generator = generator
+        self.heads = heads
+        self.with_contrastive = with_contrastive
+
+    def forward(self, sources: Tensor) -> GeneratorPass:
+        """sources (B, 3, S, S) -> GeneratorPass."""
+        output = self.generator(sources, with_seg=True)
+        if not self.with_contrastive:
+            return GeneratorPass(output=output, contrastive=output.image.new_zeros(()))
+        generated = self.generator.encode_generated(output.image)
+        config = self.generator.config
+        contrastive = contrastive_loss(
+            [output.features.mma, output.features.fused],
+            [generated.mma, generated.fused],
+            self.heads,
+            config.nce_queries,
+            config.nce_temperature,
+        )
+        return GeneratorPass(output=output, contrastive=contrastive)
+
+
+class TranslationTrainer:
+    """Stage 2: generator (+ segmentation decoder), discriminator and projection heads; frozen SR autoencoder."""
+
+    stage = "stage2"
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        stage: TranslationStage,
+        rt: Runtime,
+        total_steps: int,
+        autoencoder: SelfRepresentationAutoencoder,
+    ) -> None:
+        self.rt = rt
+        self.config = stage
+        self.weights = to_dict(stage.loss_weights)
+        if not model_config.use_seg_decoder:
+            self.weights.pop("segmentation")
+        self.generator = Generator.from_config(model_config).to(rt.device)
+        self.heads = PatchNCEHeads.from_config(model_config).to(rt.device)
+        self.discriminator = PatchDiscriminator.from_config(model_config).to(rt.device)
+        self.autoencoder = autoencoder.to(rt.device).eval()
+        set_requires_grad(self.autoencoder, False)
+
+        with_contrastive = self.weights["contrastive"] > 0
+        self.generator_side = _wrap(
+            GeneratorWithHeads(self.generator, self.heads, with_contrastive=with_contrastive),
+            rt,
+            find_unused=not with_contrastive or self.weights.get("segmentation", 1.0) == 0,
+        )
+        self.d_model = _wrap(self.discriminator, rt)
+        betas = (stage.beta1, stage.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=stage.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=stage.lr, betas=betas)
+        self.opt_h = torch.optim.Adam(self.heads.parameters(), lr=stage.head_lr, betas=betas)
+        self.sched_g = linear_decay_scheduler(self.opt_g, total_steps, stage.decay_fraction)
+        self.sched_d = linear_decay_scheduler(self.opt_d, total_steps, stage.decay_fraction)
+        self.sched_h = linear_decay_scheduler(self.opt_h, total_steps, stage.decay_fraction)
+
+    def train_mode(self) -> None:
+        self.generator.train()
+        self.heads.train()
+        self.discriminator.train()
+        self.autoencoder.eval()  # frozen: BN running statistics and dropout stay off
+
+    @property
+    def lr(self) -> float:
+        return float(self.opt_g.param_groups[0]["lr"])
+
+    def d_step(self, batch: Batch, fake: Tensor) -> dict[str, Tensor]:
+        """Discriminator update on D(x, y) (real) and D(x, y_hat.detach()) (synthetic)."""
+        set_requires_grad(self.discriminator, True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.rt.autocast():
+            real_logits = self.d_model(batch.sources, batch.target)
+            fake_logits = self.d_model(batch.sources, fake.detach())
+            terms = {"discriminator": discriminator_loss(real_logits.float(), fake_logits.float())}
+        weighted_sum(terms, {"discriminator": 1.0}).backward()
+        self.opt_d.step()
+        self.sched_d.step()
+        return terms
+
+    def g_step(self, batch: Batch, forward: GeneratorPass) -> dict[str, Tensor]:
+        """Generator and heads update; the discriminator is frozen, the autoencoder frozen and in eval mode."""
+        set_requires_grad(self.discriminator, False)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_h.zero_grad(set_to_none=True)
+        output = forward.output
+        features = output.features
+        with self.rt.autocast():
+            with torch.no_grad():
+                sr = self.autoencoder(batch.target)
+            fake_logits = self.discriminator(batch.sources, output.image)  # unwrapped: no DDP sync for frozen D
+            terms = {
+                "adversarial": generator_adversarial_loss(fake_logits.float()),
+                "l1": l1_loss(output.image.float(), batch.target),
+                "contrastive": forward.contrastive.float(),
+                "sr_decoder": decoder_kl_loss(
+                    (features.up1.float(), features.up2.float()), (sr.up1.float(), sr.up2.float())
+                ),
+                "sr_encoder": encoder_mse_loss(sr.encoding.float(), [b.float() for b in features.branches]),
+                "sr_fusion": fusion_mse_loss(sr.encoding.float(), features.fused.float()),
+            }
+            if output.seg_logits is not None and "segmentation" in self.weights:
+                terms["segmentation"] = segmentation_loss(output.seg_logits.float(), batch.seg)
+        total = weighted_sum(terms, self.weights)
+        total.backward()
+        self.opt_g.step()
+        self.opt_h.step()
+        self.sched_g.step()
+        self.sched_h.step()
+        set_requires_grad(self.discriminator, True)
+        return {**terms, "generator": total}
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        with self.rt.autocast():
+            forward = self.generator_side(batch.sources)
+        d_terms = self.d_step(batch, forward.output.image)
+        g_terms = self.g_step(batch, forward)
+        return _detached({**d_terms, **g_terms})
+
+    @torch.no_grad()
+    def predict(self, sources: Tensor) -> Tensor:
+        """Eval-mode synthesis (B, 3, S, S) -> (B, 1, S, S); restores train mode."""
+        self.generator.eval()
+        try:
+            with self.rt.autocast():
+                return self.generator(sources, with_seg=False).image
+        finally:
+            self.generator.train()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "heads": self.heads.state_dict(),
+            "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict(), "h": self.opt_h.state_dict()},
+            "schedulers": {
+                "g": self.sched_g.state_dict(),
+                "d": self.sched_d.state_dict(),
+                "h": self.sched_h.state_dict(),
+            },
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.heads.load_state_dict(state["heads"])
+        for name, optimizer in (("g", self.opt_g), ("d", self.opt_d), ("h", self.opt_h)):
+            optimizer.load_state_dict(state["optimizers"][name])
+        for name, scheduler in (("g", self.sched_g), ("d", self.sched_d), ("h", self.sched_h)):
+            scheduler.load_state_dict(state["schedulers"][name])

@@ -1,0 +1,383 @@
+"""Training: config and presets, LR schedule, both stages' steps, checkpoints, resume, CLI."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint
+from brasyn.cli import app
+from brasyn.constants import MODALITIES, Modality
+from brasyn.data.cases import discover_cases
+from brasyn.data.normalization import IntensityModel
+from brasyn.data.slices import CacheOptions, SliceDataset, build_slice_cache, fit_intensity_model, split_cases
+from brasyn.errors import ConfigError
+from brasyn.models import ModelConfig
+from brasyn.training import load_training_setup, parse_targets, train
+from brasyn.training.config import TrainingSetup
+from brasyn.training.runtime import Runtime
+from brasyn.training.schedule import decay_steps, linear_decay_scheduler, lr_factor, total_steps
+from brasyn.training.state import checkpoint_payload, write_checkpoint
+from brasyn.training.trainers import AutoencoderTrainer, Batch, TranslationTrainer
+
+SHAPE = (48, 48, 12)
+CPU = Runtime(device=torch.device("cpu"), autocast_dtype=None)
+
+
+@pytest.fixture
+def cohort(case_factory):
+    for i in range(3):
+        case_factory(f"Case-{i}", shape=SHAPE, seed=i, with_seg=True)
+    return case_factory.root
+
+
+@pytest.fixture
+def tiny():
+    return load_training_setup("tiny")
+
+
+def _batch(dataset: SliceDataset, indices) -> Batch:
+    samples = [dataset[i] for i in indices]
+    return Batch(
+        sources=torch.stack([s.sources for s in samples]),
+        target=torch.stack([s.target for s in samples]),
+        seg=torch.stack([s.seg for s in samples]),
+    )
+
+
+@pytest.fixture
+def dataset(cohort, tmp_path, tiny):
+    cached = build_slice_cache(discover_cases(cohort), tmp_path / "cache", CacheOptions(dtype="float32"))
+    return SliceDataset(cached, Modality.T1C, tiny.model.image_size)
+
+
+# ---- configuration ------------------------------------------------------------------------------
+
+
+def test_paper_preset_holds_the_paper_values():
+    setup = load_training_setup("paper")
+    assert setup.model == ModelConfig()  # the ModelConfig defaults are the paper's
+    assert (setup.model.base_channels, setup.model.image_size) == (64, 256)
+    s1, s2 = setup.training.stage1, setup.training.stage2
+    assert (s1.epochs, s1.lr, s1.beta1, s1.beta2, s1.l1_weight) == (200, 2e-4, 0.5, 0.999, 100.0)
+    assert (s2.epochs, s2.lr, s2.head_lr, s2.batch_size, s2.beta1) == (300, 1e-4, 1e-4, 4, 0.5)
+    assert s2.decay_fraction == pytest.approx(1 / 3)
+    assert dataclasses.asdict(s2.loss_weights) == {
+        "adversarial": 1.0, "l1": 100.0, "contrastive": 0.05, "segmentation": 0.1,
+        "sr_decoder": 0.1, "sr_encoder": 0.1, "sr_fusion": 0.1,
+    }
+    assert setup.training.data.tumour_slices_only is True
+    assert load_training_setup(None) == setup
+
+
+def test_demo_preset_is_a_small_model():
+    setup = load_training_setup("demo")
+    assert setup.model.image_size == 256 and setup.model.base_channels <= 16
+    assert setup.model.fusion_reduction == 256 and setup.training.compact_checkpoints
+    assert setup.training.stage2.max_steps is not None and setup.training.stage2.max_steps <= 500
+
+
+def test_mapping_overrides_a_preset_key_by_key():
+    setup = load_training_setup({"preset": "tiny", "model": {"base_channels": 4}, "training": {"stage2": {"max_steps": 7}}})
+    tiny = load_training_setup("tiny")
+    assert setup.model == dataclasses.replace(tiny.model, base_channels=4)
+    assert setup.training.stage2 == dataclasses.replace(tiny.training.stage2, max_steps=7)
+    assert setup.training.stage1 == tiny.training.stage1
+
+
+def test_yaml_file_round_trip(tmp_path, tiny):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(tiny.to_dict()))
+    assert load_training_setup(path) == tiny
+    assert load_training_setup(str(path)) == tiny
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ({"preset": "tiny", "training": {"stage2": {"lrr": 1.0}}}, "training.stage2.lrr"),
+        ({"preset": "tiny", "model": {"base_chanels": 8}}, "model.base_chanels"),
+        ({"preset": "tiny", "trainig": {}}, "trainig"),
+        ({"preset": "huge"}, "huge"),
+        ("huge", "huge"),
+        ({"training": {"stage2": {"loss_weights": {"l1": -1.0}}}}, "loss_weights.l1"),
+        ({"training": {"device": "tpu"}}, "training.device"),
+        ({"training": {"stage1": {"batch_size": "four"}}}, "training.stage1.batch_size"),
+    ],
+)
+def test_bad_configs_name_the_key(source, message):
+    with pytest.raises(ConfigError) as info:
+        load_training_setup(source)
+    assert message in str(info.value)
+
+
+def test_parse_targets():
+    assert parse_targets(["all"]) == list(MODALITIES)
+    assert parse_targets(["T2F", Modality.T1N, "t2f"]) == [Modality.T2F, Modality.T1N]
+    with pytest.raises(ConfigError):
+        parse_targets(["t3"])
+
+
+# ---- schedule -----------------------------------------------------------------------------------
+
+
+def test_lr_factor_hand_values():
+    assert decay_steps(9, 1 / 3) == 3
+    assert [lr_factor(s, 9, 3) for s in range(9)] == [1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25]
+    assert [lr_factor(s, 4, 0) for s in range(4)] == [1, 1, 1, 1]
+    assert total_steps(300, 10, None) == 3000 and total_steps(300, 10, 50) == 50
+
+
+def test_scheduler_applies_the_factor_per_optimizer_step():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([parameter], lr=1e-4)
+    scheduler = linear_decay_scheduler(optimizer, total=6, decay_fraction=1 / 3)
+    lrs = []
+    for _ in range(6):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert lrs == pytest.approx([1e-4, 1e-4, 1e-4, 1e-4, 2e-4 / 3, 1e-4 / 3])
+
+
+# ---- steps --------------------------------------------------------------------------------------
+
+
+def test_stage2_leaves_the_autoencoder_untouched(dataset, tiny):
+    torch.manual_seed(0)
+    autoencoder = AutoencoderTrainer(tiny.model, tiny.training.stage1, CPU, 10).autoencoder
+    trainer = TranslationTrainer(tiny.model, tiny.training.stage2, CPU, 10, autoencoder)
+    trainer.train_mode()
+    ae_before = {k: v.clone() for k, v in autoencoder.state_dict().items()}
+    g_before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    d_before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
+    h_before = {k: v.clone() for k, v in trainer.heads.state_dict().items()}
+    batch = _batch(dataset, [0, 1])
+    for _ in range(2):
+        terms = trainer.train_step(batch)
+    assert set(terms) == {
+        "discriminator", "adversarial", "l1", "contrastive", "segmentation",
+        "sr_decoder", "sr_encoder", "sr_fusion", "generator",
+    }
+    assert all(torch.isfinite(torch.tensor(v)) for v in terms.values())
+    assert not autoencoder.training
+    assert all(not p.requires_grad and p.grad is None for p in autoencoder.parameters())
+    for name, value in autoencoder.state_dict().items():  # weights and BN running statistics
+        torch.testing.assert_close(value, ae_before[name], rtol=0, atol=0)
+    for before, module in ((g_before, trainer.generator), (d_before, trainer.discriminator), (h_before, trainer.heads)):
+        assert any(not torch.equal(before[k], v) for k, v in module.state_dict().items())
+    assert all(p.requires_grad for p in trainer.discriminator.parameters())
+
+
+def test_g_step_weights_terms_in_one_place(dataset, tiny):
+    torch.manual_seed(0)
+    autoencoder = AutoencoderTrainer(tiny.model, tiny.training.stage1, CPU, 10).autoencoder
+    trainer = TranslationTrainer(tiny.model, tiny.training.stage2, CPU, 10, autoencoder)
+    batch = _batch(dataset, [0, 1])
+    forward = trainer.generator_side(batch.sources)
+    trainer.d_step(batch, forward.output.image)
+    terms = trainer.g_step(batch, forward)
+    weights = dataclasses.asdict(tiny.training.stage2.loss_weights)
+    expected = sum(weights[name] * value for name, value in terms.items() if name != "generator")
+    torch.testing.assert_close(terms["generator"], expected)
+
+
+def test_a_few_dozen_steps_overfit_a_few_slices(dataset, tiny):
+    torch.manual_seed(0)
+    stage2 = dataclasses.replace(tiny.training.stage2, lr=2e-3, head_lr=2e-3, decay_fraction=0.0)
+    autoencoder = AutoencoderTrainer(tiny.model, tiny.training.stage1, CPU, 10).autoencoder
+    trainer = TranslationTrainer(dataclasses.replace(tiny.model, use_dropout=False), stage2, CPU, 40, autoencoder)
+    trainer.train_mode()
+    batch = _batch(dataset, [0, 3])
+    l1 = [trainer.train_step(batch)["l1"] for _ in range(40)]
+    assert sum(l1[-5:]) / 5 < 0.5 * sum(l1[:3]) / 3, l1
+
+
+def test_stage1_learns_the_identity(dataset, tiny):
+    torch.manual_seed(0)
+    stage1 = dataclasses.replace(tiny.training.stage1, lr=2e-3, decay_fraction=0.0)
+    trainer = AutoencoderTrainer(dataclasses.replace(tiny.model, use_dropout=False), stage1, CPU, 30)
+    trainer.train_mode()
+    batch = _batch(dataset, [0, 3])
+    l1 = [trainer.train_step(batch)["l1"] for _ in range(30)]
+    assert sum(l1[-5:]) / 5 < 0.5 * l1[0], l1
+
+
+# ---- checkpoints --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_checkpoint_save_load_gives_identical_outputs(dataset, tiny, tmp_path, compact):
+    torch.manual_seed(0)
+    autoencoder = AutoencoderTrainer(tiny.model, tiny.training.stage1, CPU, 10).autoencoder
+    trainer = TranslationTrainer(tiny.model, tiny.training.stage2, CPU, 10, autoencoder)
+    batch = _batch(dataset, [0, 1])
+    trainer.train_step(batch)  # move BN statistics away from their initial values
+    intensity = IntensityModel.fit(Modality.T1C, (Modality.T1N, Modality.T2W, Modality.T2F),
+                                   [{m: 100.0 * (i + k + 1) for k, m in enumerate(MODALITIES)} for i in range(6)])
+    payload = checkpoint_payload(target=Modality.T1C, generator=trainer.generator, setup=tiny,
+                                 intensity_model=intensity, data_summary={"train_slices": len(dataset)},
+                                 metrics={"stage2": {"val_ssim": 0.5}})
+    path = write_checkpoint(tmp_path / checkpoint_filename(Modality.T1C), payload, compact=compact)
+    loaded = load_checkpoint(path, target=Modality.T1C)
+    model = build_model(loaded)
+    trainer.generator.eval()
+    with torch.no_grad():
+        expected = trainer.generator(batch.sources)
+        found = model(batch.sources)
+    if compact:
+        torch.testing.assert_close(found.image, expected.image, atol=2e-2, rtol=0)
+    else:
+        torch.testing.assert_close(found.image, expected.image, rtol=0, atol=0)
+        torch.testing.assert_close(found.seg_logits, expected.seg_logits, rtol=0, atol=0)
+    assert IntensityModel.from_dict(loaded["intensity_model"]) == intensity
+    assert loaded["kind"] == "plave" and loaded["normalization"] == {"percentile": 99.5}
+    assert loaded["training_config"] == tiny.to_dict()["training"]
+    assert ModelConfig.from_dict(loaded["model_config"]) == tiny.model
+
+
+def _rows(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_train_writes_checkpoints_with_the_fitted_intensity_model(cohort, tmp_path, tiny):
+    out = tmp_path / "run"
+    paths = train(cohort, out, "tiny", ["t2f"])
+    assert paths == {Modality.T2F: out / "brasyn_t2f.pt"}
+    ckpt = load_checkpoint(paths[Modality.T2F], target=Modality.T2F)
+    cached = build_slice_cache(discover_cases(cohort), out / "cache", CacheOptions(dtype="float32"))
+    train_ids, val_ids = split_cases([c.case_id for c in cached], tiny.training.data.validation_fraction, 0)
+    expected = fit_intensity_model([c for c in cached if c.case_id in train_ids], Modality.T2F, 99.5)
+    assert IntensityModel.from_dict(ckpt["intensity_model"]) == expected
+    assert ckpt["data_summary"]["train_cases"] == train_ids and ckpt["data_summary"]["validation_cases"] == val_ids
+    assert -1.0 <= ckpt["metrics"]["stage2"]["val_ssim"] <= 1.0
+    assert set(ckpt["metrics"]) == {"stage1", "stage2"}
+    assert yaml.safe_load((out / "config.yaml").read_text()) == tiny.to_dict()
+    rows = _rows(out / "metrics_t2f.csv")
+    assert [(r["stage"], r["step"]) for r in rows] == [("stage1", "2"), ("stage2", "2")]
+    assert rows[1]["val_ssim"] != "" and rows[1]["contrastive"] != ""
+
+
+def _resume_setup(tiny: TrainingSetup) -> TrainingSetup:
+    training = tiny.training
+    return dataclasses.replace(
+        tiny,
+        model=dataclasses.replace(tiny.model, use_dropout=True),
+        training=dataclasses.replace(
+            training,
+            stage1=dataclasses.replace(training.stage1, max_steps=2),
+            stage2=dataclasses.replace(training.stage2, epochs=3, max_steps=None, batch_size=2),
+        ),
+    )
+
+
+def test_resume_continues_steps_and_schedule_exactly(cohort, tmp_path, tiny, monkeypatch):
+    setup = _resume_setup(tiny)
+    full = tmp_path / "full"
+    train(cohort, full, setup, ["t1n"])
+
+    # interrupted run: fail during the second epoch of stage 2, then resume
+    part = tmp_path / "part"
+    real_step = TranslationTrainer.train_step
+    calls = {"n": 0}
+    cached = build_slice_cache(discover_cases(cohort), part / "cache")
+    train_ids, _ = split_cases([c.case_id for c in cached], setup.training.data.validation_fraction, 0)
+    steps_per_epoch = sum(c.n_slices for c in cached if c.case_id in train_ids) // 2
+
+    def failing_step(self, batch):
+        calls["n"] += 1
+        if calls["n"] == steps_per_epoch + 2:
+            raise KeyboardInterrupt
+        return real_step(self, batch)
+
+    monkeypatch.setattr(TranslationTrainer, "train_step", failing_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(cohort, part, setup, ["t1n"])
+    assert not (part / "brasyn_t1n.pt").exists()
+    monkeypatch.setattr(TranslationTrainer, "train_step", real_step)
+    train(cohort, part, setup, ["t1n"])
+
+    full_rows, part_rows = _rows(full / "metrics_t1n.csv"), _rows(part / "metrics_t1n.csv")
+    key = [(r["stage"], r["epoch"], r["step"], r["lr"]) for r in full_rows]
+    assert [(r["stage"], r["epoch"], r["step"], r["lr"]) for r in part_rows] == key
+    assert key[-1][2] == str(3 * steps_per_epoch)
+    a = load_checkpoint(full / "brasyn_t1n.pt")["state_dict"]
+    b = load_checkpoint(part / "brasyn_t1n.pt")["state_dict"]
+    for name, value in a.items():
+        torch.testing.assert_close(b[name], value, rtol=0, atol=0)
+
+    # a finished target is skipped on the next call
+    monkeypatch.setattr(TranslationTrainer, "train_step", failing_step)
+    calls["n"] = -100
+    train(cohort, part, setup, ["t1n"])
+    assert calls["n"] == -100
+
+
+def test_resume_in_the_middle_of_an_epoch_skips_the_batches_done(cohort, tmp_path, tiny):
+    setup = _resume_setup(tiny)
+    stage2 = dataclasses.replace(setup.training.stage2, decay_fraction=0.0)  # constant LR: max_steps may grow
+
+    def with_max_steps(n):
+        return dataclasses.replace(setup, training=dataclasses.replace(
+            setup.training, stage2=dataclasses.replace(stage2, max_steps=n)))
+
+    cached = build_slice_cache(discover_cases(cohort), tmp_path / "cache")
+    train_ids, _ = split_cases([c.case_id for c in cached], setup.training.data.validation_fraction, 0)
+    steps_per_epoch = sum(c.n_slices for c in cached if c.case_id in train_ids) // 2
+    assert steps_per_epoch >= 2
+    train(cohort, tmp_path / "full", with_max_steps(2 * steps_per_epoch + 1), ["t2w"])
+    train(cohort, tmp_path / "part", with_max_steps(steps_per_epoch + 1), ["t2w"])
+    train(cohort, tmp_path / "part", with_max_steps(2 * steps_per_epoch + 1), ["t2w"])
+    rows = _rows(tmp_path / "part" / "metrics_t2w.csv")
+    assert [(r["epoch"], r["step"]) for r in rows if r["stage"] == "stage2"] == [
+        ("0", str(steps_per_epoch)), ("1", str(steps_per_epoch + 1)),
+        ("1", str(2 * steps_per_epoch)), ("2", str(2 * steps_per_epoch + 1)),
+    ]
+    a = load_checkpoint(tmp_path / "full" / "brasyn_t2w.pt")["state_dict"]
+    b = load_checkpoint(tmp_path / "part" / "brasyn_t2w.pt")["state_dict"]
+    for name, value in a.items():
+        torch.testing.assert_close(b[name], value, rtol=0, atol=0)
+
+
+def test_resume_refuses_a_different_model(cohort, tmp_path, tiny):
+    out = tmp_path / "run"
+    train(cohort, out, tiny, ["t1c"])
+    other = dataclasses.replace(tiny, model=dataclasses.replace(tiny.model, base_channels=4))
+    with pytest.raises(ConfigError) as info:
+        train(cohort, out, other, ["t1c"])
+    assert "--no-resume" in str(info.value)
+    train(cohort, out, other, ["t1c"], resume=False)
+    assert load_checkpoint(out / "brasyn_t1c.pt")["model_config"]["base_channels"] == 4
+
+
+# ---- CLI ----------------------------------------------------------------------------------------
+
+
+def test_cli_trains_the_four_targets(cohort, tmp_path):
+    out = tmp_path / "weights"
+    result = CliRunner().invoke(
+        app, ["train", str(cohort), str(out), "--config", "tiny", "--max-steps", "1", "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(
+        [checkpoint_filename(m) for m in MODALITIES]
+        + ["cache", "config.yaml", "resume"]
+        + [f"metrics_{m.value}.csv" for m in MODALITIES]
+    )
+    assert sorted(p.name for p in (out / "resume").iterdir()) == sorted(f"{m.value}.pt" for m in MODALITIES)
+    for modality in MODALITIES:
+        assert load_checkpoint(out / checkpoint_filename(modality), target=modality)["target"] == modality.value
+    assert yaml.safe_load((out / "config.yaml").read_text())["training"]["stage2"]["max_steps"] == 1
+
+
+def test_cli_reports_a_bad_config(cohort, tmp_path):
+    result = CliRunner().invoke(app, ["train", str(cohort), str(tmp_path / "o"), "--config", "nope"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ConfigError)
