@@ -36,6 +36,10 @@ test: install mlcube-venv
 lint: install
 	$(VENV)/bin/ruff check project tests
 
+# Inference speed on a full 240x240x155 case, batched vs slice-by-slice (medians; CPU unless DEVICE=cuda)
+bench: install
+	$(PY) bench/bench_inference.py --device $(or $(DEVICE),cpu)
+
 # Container image (needs a Docker engine) and the cube: `make mlcube-run DATA=folder OUT=folder [GPUS=0]`
 # (defaults: workspace/data and workspace/predictions; weights from workspace/additional_files;
 # the image is built when missing; GPUS=0 runs without --gpus).

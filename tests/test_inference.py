@@ -472,3 +472,31 @@ def test_cli_infer(weights, cohort, tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "4 done, 0 skipped, 1 failed" in proc.stdout
     assert len(list((tmp_path / "o2").iterdir())) == 4
+
+
+def test_device_and_precision_resolution():
+    from brasyn.inference import resolve_device, resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_device("cpu") == cpu
+    assert resolve_precision("auto", cpu) is None and resolve_precision("fp32", cpu) is None
+    assert resolve_precision("bf16", cpu) is torch.bfloat16 and resolve_precision("fp16", cpu) is torch.float16
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == cpu
+        with pytest.raises(ConfigError) as info:
+            resolve_device("cuda")
+        assert "CUDA is not available" in str(info.value)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_autocast_agrees_with_cpu(tmp_path):
+    path = make_checkpoint(tmp_path / "m.pt", T2F)
+    images, _ = tiny_volumes(COHORT_SHAPE, seed=5)
+    sources = {m: images[m] for m in sources_for(T2F)}
+    cpu = Predictor.from_checkpoint(path, settings=InferenceSettings(device="cpu")).predict(sources)
+    gpu_predictor = Predictor.from_checkpoint(path, settings=InferenceSettings(device="cuda", precision="auto"))
+    assert gpu_predictor.autocast_dtype in (torch.bfloat16, torch.float16)
+    gpu = gpu_predictor.predict(sources)
+    assert np.abs(gpu.image - cpu.image).max() < 0.05 * cpu.target_scale
+    assert (gpu.image[cpu.image == 0] == 0).all()

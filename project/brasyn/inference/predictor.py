@@ -87,7 +87,8 @@ class Predictor:
         self.autocast_dtype = resolve_precision(precision, self.device)
         self.batch_size = int(batch_size)
         self.source = source or f"{self.target} model"
-        self.model = model.to(self.device).eval()
+        # channels-last convolutions run ~15-25 % faster on CPU (oneDNN) and use tensor cores on CUDA
+        self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
         try:
             self._takes_with_seg = "with_seg" in inspect.signature(self.model.forward).parameters
         except (TypeError, ValueError):
@@ -196,7 +197,8 @@ class Predictor:
         return images, labels
 
     def _forward(self, batch: np.ndarray, with_segmentation: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)  # (B, 3, S, S)
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)  # (B, 3, S, S)
+        x = x.contiguous(memory_format=torch.channels_last)
         autocast = (
             torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
             if self.autocast_dtype is not None
