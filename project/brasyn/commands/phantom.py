@@ -1,0 +1,89 @@
+"""`brasyn phantom train|validation`: write synthetic BraTS-format cohorts (MNI152 anatomy + MR physics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+SMALL_SHAPE = (48, 48, 31)
+
+phantom_app = typer.Typer(
+    help="Synthetic BraTS-2023-format cohorts from real anatomy and MR physics (deterministic per seed).",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(phantom_app, name="phantom")
+
+
+def _shape(shape: str | None, small: bool) -> tuple[int, int, int]:
+    from brasyn.constants import BRATS_SHAPE
+    from brasyn.errors import ConfigError
+
+    if shape is None:
+        return SMALL_SHAPE if small else BRATS_SHAPE
+    try:
+        sizes = tuple(int(part) for part in shape.replace("x", ",").split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 3:
+        raise ConfigError(f"--shape: expected three sizes like 48,48,31, found {shape!r}")
+    return sizes  # type: ignore[return-value]
+
+
+def _config(shape: str | None, small: bool):
+    from brasyn.data.phantom import PhantomConfig
+
+    return PhantomConfig(shape=_shape(shape, small))
+
+
+CASES = typer.Option(..., "--cases", "-n", min=1, help="Number of cases.")
+SEED = typer.Option(0, "--seed", help="Cohort seed; case k depends only on (seed, case number).")
+SMALL = typer.Option(False, "--small", help=f"Small volumes {'x'.join(map(str, SMALL_SHAPE))} (same field of view) for quick tests.")
+SHAPE = typer.Option(None, "--shape", help="Grid size such as 96,96,62 (overrides --small); default 240,240,155.")
+PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+
+
+@phantom_app.command("train")
+def train(
+    out: Path = typer.Argument(..., help="Folder for <case>/<case>-{t1n,t1c,t2w,t2f,seg}.nii.gz."),
+    cases: int = CASES,
+    seed: int = SEED,
+    first_id: int = typer.Option(10000, "--first-id", help="Number of the first case: BraTS-GLI-<first-id>-000."),
+    small: bool = SMALL,
+    shape: str | None = SHAPE,
+    progress: bool = PROGRESS,
+) -> None:
+    """Write a training cohort: 4 modalities + seg per case, and phantom.json with each case's protocol."""
+    from brasyn.data.phantom import write_training_cohort
+
+    config = _config(shape, small)
+    result = write_training_cohort(out, cases, seed, config, first_id=first_id, progress=progress)
+    typer.echo(f"wrote {len(result.case_ids)} training cases ({'x'.join(map(str, config.shape))}) to {out}:")
+    for name in result.case_ids:
+        typer.echo(f"  {name}: t1n t1c t2w t2f seg")
+    typer.echo(f"  protocols: {Path(out) / 'phantom.json'}")
+
+
+@phantom_app.command("validation")
+def validation(
+    data_out: Path = typer.Argument(..., help="Folder for <case>/ with 3 of the 4 modalities (one dropped per case)."),
+    labels_out: Path = typer.Argument(..., help="Folder for original_data/<case>/ (4 + seg) and missing.json."),
+    cases: int = CASES,
+    seed: int = SEED,
+    first_id: int = typer.Option(20000, "--first-id", help="Number of the first case (default keeps clear of training ids)."),
+    small: bool = SMALL,
+    shape: str | None = SHAPE,
+    progress: bool = PROGRESS,
+) -> None:
+    """Write a challenge-style validation cohort with its ground truth kept aside (MedPerf layout)."""
+    from brasyn.data.phantom import write_validation_cohort
+
+    config = _config(shape, small)
+    result = write_validation_cohort(data_out, labels_out, cases, seed, config, first_id=first_id, progress=progress)
+    typer.echo(f"wrote {len(result.case_ids)} validation cases ({'x'.join(map(str, config.shape))}) to {data_out}:")
+    for name in result.case_ids:
+        typer.echo(f"  {name}: missing {result.missing[name]}")
+    typer.echo(f"  ground truth: {Path(labels_out) / 'original_data'}, {Path(labels_out) / 'missing.json'}")

@@ -1,0 +1,134 @@
+"""Per-case deformation of the template: small affine + smooth elastic field + tumour mass effect.
+
+The warp is a pull-back: for every output voxel it gives the template voxel to sample. It is
+computed on a lattice of about 4 mm and interpolated trilinearly (the affine part exactly, the
+smooth parts to well under a voxel), then the maps are sampled with `fields.sample_trilinear`.
+
+Chain for an output voxel at world point w (RAS mm):
+  mass effect   w1 = c_t + (w − c_t) · (1 − a · exp(−|w − c_t|² / R²))   (tissue pushed out of the tumour)
+  affine        w2 = c + M (w1 − c) + t                                   (c: field-of-view centre)
+  elastic       w3 = w2 + u(w)                                            (smooth, rms 1–2.5 mm)
+  template      p  = c_tmpl + (w3 − c) / brain_scale
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial.transform import Rotation
+
+from brasyn.data.phantom import fields
+from brasyn.data.phantom.anatomy import Template, grid_affine, grid_centre, voxel_size
+
+LATTICE_MM = 4.0
+ROTATION_DEG = 6.0
+SCALE_RANGE = (0.94, 1.06)  # isotropic head-size factor
+ANISOTROPY = 0.03  # per-axis scale jitter
+SHEAR = 0.03
+TRANSLATION_MM = 4.0
+ELASTIC_RMS_MM = (1.0, 2.5)
+ELASTIC_SIGMA_MM = (12.0, 20.0)
+
+
+@dataclass(frozen=True)
+class Deformation:
+    """One case's deformation. `mass_*` describe the mass effect (amplitude 0 = none)."""
+
+    matrix: np.ndarray  # (3, 3) linear part, world mm
+    translation: np.ndarray  # (3,) mm
+    elastic_rms_mm: float
+    elastic_sigma_mm: float
+    mass_centre: np.ndarray  # (3,) world mm
+    mass_amplitude: float
+    mass_radius_mm: float
+
+    def to_dict(self) -> dict:
+        return {
+            "matrix": np.round(self.matrix, 5).tolist(),
+            "translation_mm": np.round(self.translation, 3).tolist(),
+            "elastic_rms_mm": self.elastic_rms_mm,
+            "elastic_sigma_mm": self.elastic_sigma_mm,
+            "mass_centre_mm": np.round(self.mass_centre, 2).tolist(),
+            "mass_amplitude": self.mass_amplitude,
+            "mass_radius_mm": self.mass_radius_mm,
+        }
+
+
+def identity(mass_centre: np.ndarray) -> Deformation:
+    """No deformation at all (for tests and for `PhantomConfig(deformation=False)`)."""
+    return Deformation(np.eye(3), np.zeros(3), 0.0, ELASTIC_SIGMA_MM[0], np.asarray(mass_centre, float), 0.0, 1.0)
+
+
+def sample_affine(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A small random affine: rotation ±6° per axis, scale, anisotropy, shear; translation ±4 mm."""
+    rotation = Rotation.from_euler("xyz", rng.uniform(-ROTATION_DEG, ROTATION_DEG, 3), degrees=True).as_matrix()
+    scale = rng.uniform(*SCALE_RANGE) * (1.0 + rng.uniform(-ANISOTROPY, ANISOTROPY, 3))
+    shear = np.eye(3)
+    shear[np.triu_indices(3, 1)] = rng.uniform(-SHEAR, SHEAR, 3)
+    matrix = rotation @ shear @ np.diag(scale)
+    return matrix, rng.uniform(-TRANSLATION_MM, TRANSLATION_MM, 3)
+
+
+def sample_deformation(
+    rng: np.random.Generator, mass_centre: np.ndarray, mass_amplitude: float, mass_radius_mm: float
+) -> Deformation:
+    matrix, translation = sample_affine(rng)
+    return Deformation(
+        matrix=matrix,
+        translation=translation,
+        elastic_rms_mm=float(rng.uniform(*ELASTIC_RMS_MM)),
+        elastic_sigma_mm=float(rng.uniform(*ELASTIC_SIGMA_MM)),
+        mass_centre=np.asarray(mass_centre, dtype=np.float64),
+        mass_amplitude=float(mass_amplitude),
+        mass_radius_mm=float(mass_radius_mm),
+    )
+
+
+def output_point(template_point: np.ndarray, deformation: Deformation, shape: tuple[int, int, int], template: Template, brain_scale: float) -> np.ndarray:
+    """Approximate world point in the output grid that samples `template_point` (elastic part ignored)."""
+    centre = grid_centre(shape)
+    w2 = centre + brain_scale * (np.asarray(template_point) - template.centre)
+    return centre + np.linalg.solve(deformation.matrix, w2 - centre - deformation.translation)
+
+
+def template_coordinates(
+    rng: np.random.Generator,
+    shape: tuple[int, int, int],
+    template: Template,
+    deformation: Deformation,
+    brain_scale: float,
+) -> np.ndarray:
+    """Template voxel coordinates (3, *shape) float32 to sample for every output voxel."""
+    vox = voxel_size(shape)
+    stride = tuple(max(1, int(round(LATTICE_MM / v))) for v in vox)
+    lattice = fields.coarse_shape(shape, stride)
+    index = np.stack(np.meshgrid(*[np.arange(n) * s for n, s in zip(lattice, stride, strict=True)], indexing="ij")).reshape(3, -1)
+    affine = grid_affine(shape)
+    world = affine[:3, :3] @ index + affine[:3, 3:4]  # (3, P)
+
+    if deformation.mass_amplitude > 0:
+        offset = world - deformation.mass_centre[:, None]
+        r2 = (offset**2).sum(axis=0) / deformation.mass_radius_mm**2
+        world = deformation.mass_centre[:, None] + offset * (1.0 - deformation.mass_amplitude * np.exp(-r2))
+
+    centre = grid_centre(shape)[:, None]
+    world = centre + deformation.matrix @ (world - centre) + deformation.translation[:, None]
+
+    if deformation.elastic_rms_mm > 0:
+        sigma_lattice = [deformation.elastic_sigma_mm / (v * s) for v, s in zip(vox, stride, strict=True)]
+        white = rng.standard_normal((3, *lattice))
+        smooth = np.stack([ndimage.gaussian_filter(white[k], sigma_lattice, mode="reflect") for k in range(3)])
+        rms = float(np.sqrt((smooth**2).sum(axis=0).mean()))
+        world = world + smooth.reshape(3, -1) * (deformation.elastic_rms_mm / max(rms, 1e-9))
+
+    template_world = template.centre[:, None] + (world - centre) / brain_scale
+    inverse = np.linalg.inv(template.affine)
+    coords = inverse[:3, :3] @ template_world + inverse[:3, 3:4]
+    return fields.upsample(coords.reshape(3, *lattice), stride, shape)
+
+
+def warp_template(coordinates: np.ndarray, template: Template) -> np.ndarray:
+    """Template maps (GM, WM, mask) pulled back onto the output grid: float32 (3, *shape)."""
+    return fields.sample_trilinear(template.maps, coordinates)
