@@ -14,7 +14,7 @@ import typer
 from brasyn.errors import BrasynError
 
 # Modules under brasyn.commands, each exposing `register(app: typer.Typer) -> None`.
-COMMAND_MODULES: tuple[str, ...] = ("infer", "evaluate", "baseline", "train")
+COMMAND_MODULES: tuple[str, ...] = ("infer", "evaluate", "baseline", "train", "phantom")
 
 app = typer.Typer(
     name="brasyn",
