@@ -500,3 +500,31 @@ def test_cuda_autocast_agrees_with_cpu(tmp_path):
     gpu = gpu_predictor.predict(sources)
     assert np.abs(gpu.image - cpu.image).max() < 0.05 * cpu.target_scale
     assert (gpu.image[cpu.image == 0] == 0).all()
+
+
+def test_engine_is_model_kind_agnostic_polynomial_checkpoint(tmp_path, caplog):
+    """A 'polynomial' checkpoint (the non-neural baseline) runs through the same engine; image = source t1n."""
+    from brasyn.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+    from brasyn.data.normalization import DEFAULT_PERCENTILE
+    from brasyn.models.baseline import PolynomialBaseline
+
+    model = PolynomialBaseline.from_config({"degree": 1, "image_size": 64})
+    exponents = [tuple(e) for e in model.exponents.tolist()]
+    model.coefficients.zero_()
+    model.coefficients[exponents.index((1, 0, 0))] = 1.0  # image = first source channel (t1n for t2f)
+    weights = tmp_path / "weights"
+    save_checkpoint(weights / checkpoint_filename(T2F), {
+        "format": CHECKPOINT_FORMAT, "kind": "polynomial", "target": "t2f", "sources": ["t1n", "t1c", "t2w"],
+        "model_config": {"degree": 1, "image_size": 64}, "state_dict": model.state_dict(),
+        "intensity_model": hand_intensity_model(T2F).to_dict(), "normalization": {"percentile": DEFAULT_PERCENTILE},
+    })
+    data = tmp_path / "data"
+    write_case(data, "case-p", (Modality.T1N, Modality.T1C, Modality.T2W), shape=COHORT_SHAPE, seed=4)
+    with caplog.at_level(logging.WARNING):
+        summary = synthesize_folder(data, tmp_path / "out", weights, write_segmentation=True, segmentation_path=str(tmp_path / "seg"))
+    assert summary.ok and [r.case_id for r in summary.done] == ["case-p"]
+    assert "no segmentation decoder" in caplog.text
+    assert list((tmp_path / "seg").iterdir()) == []  # nothing to write there, and no failure for it
+    pred, _ = load_volume(tmp_path / "out" / "case-p-t2f.nii.gz")
+    reference = copy_predictor(T2F, k=0).predict({m: load_volume(data / "case-p" / f"case-p-{m}.nii.gz")[0] for m in sources_for(T2F)})
+    np.testing.assert_allclose(pred, np.rint(reference.image), atol=1.0)
