@@ -1,7 +1,7 @@
 """Glioma-like tumours: nested irregular regions from level sets of smoothed noise.
 
 Necrotic core (label 1) inside an enhancing rim (label 3) inside edema (label 2). The core is the
-level set {1 − r/R + A·n > 0} of a noisy radial function; the necrosis a deeper level of the same
+level set {1 − r/R + A·n > 0} of a noisy radial function (steeper beyond R); the necrosis a deeper level of the same
 function (perturbed, so the rim thickness varies); edema a wider level set that reaches further into
 white matter. Some tumours have no necrosis, some no enhancement (then the whole core is label 1).
 All work happens in a box around the tumour, in the output grid (after the mass effect).
@@ -27,6 +27,7 @@ EDEMA_IRREGULARITY = (0.2, 0.4)
 EDEMA_WM_PREFERENCE = (0.4, 0.9)
 MASS_AMPLITUDE = (0.3, 0.65)
 EDEMA_MAX_CSF = 0.5  # edema does not fill ventricles or sulci
+RADIAL_FALLOFF = 10.0  # beyond the nominal radius: f drops by a further 1.6 at 1.4 R
 PARTIAL_VOLUME_MM = 0.6  # blur of the label indicators that gives partial-volume fractions
 
 
@@ -90,6 +91,12 @@ def _box(centre: np.ndarray, half_mm: float, vox: np.ndarray, shape: tuple[int, 
     return tuple(slice(max(0, c[k] - half[k]), min(shape[k], c[k] + half[k] + 1)) for k in range(3))  # type: ignore[return-value]
 
 
+def _radial(r: np.ndarray, radius: float) -> np.ndarray:
+    """1 − r/R, falling much faster beyond R so that noise cannot carry a region far out (or to the box edge)."""
+    excess = np.maximum(r / radius - 1.0, 0.0)
+    return 1.0 - r / radius - RADIAL_FALLOFF * excess * excess
+
+
 def _component_with(mask: np.ndarray, seed: np.ndarray) -> np.ndarray:
     """Connected components of `mask` that touch `seed` (26-connectivity)."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3)))
@@ -114,7 +121,7 @@ def grow(
     """
     shape = brain.shape
     reach = plan.core_radius_mm + plan.edema_margin_mm
-    box = _box(centre_vox, 1.4 * reach + 8.0, vox, shape)
+    box = _box(centre_vox, 1.6 * reach + 6.0, vox, shape)
     box_shape = tuple(s.stop - s.start for s in box)
     axes = [(np.arange(s.start, s.stop) - centre_vox[k]) * vox[k] for k, s in enumerate(box)]
     r = np.sqrt(axes[0][:, None, None] ** 2 + axes[1][None, :, None] ** 2 + axes[2][None, None, :] ** 2).astype(np.float32)
@@ -123,11 +130,10 @@ def grow(
         return fields.smooth_noise(rng, box_shape, sigma_mm / vox)
 
     core_sigma = float(np.clip(0.35 * plan.core_radius_mm, 3.0, 8.0))
-    f_core = 1.0 - r / plan.core_radius_mm + rng.uniform(*CORE_IRREGULARITY) * noise(core_sigma)
+    f_core = _radial(r, plan.core_radius_mm) + rng.uniform(*CORE_IRREGULARITY) * noise(core_sigma)
     inner = f_core + 0.12 * noise(3.0)
     f_edema = (
-        1.0
-        - r / reach
+        _radial(r, reach)
         + rng.uniform(*EDEMA_IRREGULARITY) * noise(6.0)
         + rng.uniform(*EDEMA_WM_PREFERENCE) * (ndimage.gaussian_filter(wm[box], 1.5 / vox) - 0.5)
     )
