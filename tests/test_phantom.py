@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 from brasyn.constants import BRATS_AFFINE, BRATS_SHAPE, MODALITIES, Modality, image_filename
 from brasyn.data.phantom import (
     PhantomConfig,
+    acquisition,
     assign_missing,
     case_id,
+    fields,
     generate_case,
     write_training_cohort,
     write_validation_cohort,
@@ -86,6 +88,36 @@ def test_gadolinium_shortens_t1_as_one_over_t1_plus_delta_r1():
     # 1 / (1/1450 ms + 0.7/s · 1e-3) = 721.1 ms
     assert post_contrast_t1(1450.0, 0.7) == pytest.approx(1.0 / (1.0 / 1450.0 + 0.0007))
     assert post_contrast_t1(1450.0, 0.0) == pytest.approx(1450.0)
+
+
+def test_rician_noise_on_zero_signal_is_rayleigh():
+    rng = np.random.default_rng(0)
+    values = acquisition.rician(rng, np.zeros(200_000, np.float32), 10.0)
+    assert values.mean() == pytest.approx(10.0 * np.sqrt(np.pi / 2), rel=0.01)  # Rayleigh mean σ√(π/2)
+    strong = acquisition.rician(rng, np.full(200_000, 1000.0, np.float32), 10.0)
+    assert strong.mean() == pytest.approx(1000.05, rel=1e-3) and strong.std() == pytest.approx(10.0, rel=0.02)
+
+
+def test_bias_field_has_the_requested_amplitude():
+    shape, stride = (40, 40, 30), (4, 4, 4)
+    lattice = np.stack(np.meshgrid(*[np.arange(n) * 4.0 - 60 for n in fields.coarse_shape(shape, stride)], indexing="ij"))
+    where = np.arange(np.prod(shape))
+    field = acquisition.bias_field(np.random.default_rng(1), lattice, stride, shape, where, 0.25)
+    log_field = np.log(field.astype(np.float64))
+    assert np.abs(log_field - log_field.mean()).max() == pytest.approx(np.log(1.25), rel=1e-4)
+    assert field.std() > 0.02
+
+
+def test_slice_blur_acts_along_one_axis_with_the_slice_thickness_as_fwhm():
+    volume = np.zeros((9, 9, 41), np.float32)
+    volume[4, 4, 20] = 1.0
+    blurred = acquisition.slice_blur(volume, 5.0, axis=2, voxel_mm=1.0)
+    profile = blurred[4, 4]
+    assert blurred[3, 4].max() == 0 and blurred[4, 3].max() == 0  # nothing leaks across the other axes
+    half = profile.max() / 2
+    above = np.flatnonzero(profile >= half)
+    assert above[-1] - above[0] + 1 in (5, 6)  # FWHM ≈ 5 voxels
+    assert profile.sum() == pytest.approx(1.0, rel=1e-3)
 
 
 def test_contrast_order_is_reached_by_the_parameter_ranges_not_by_rejection():
@@ -277,6 +309,17 @@ def test_validation_cohort_layout(tmp_path):
             load(data / name / image_filename(name, kept)), load(labels / "original_data" / name / image_filename(name, kept))
         )
     assert sorted(p.name for p in labels.iterdir()) == ["missing.json", "original_data", "phantom.json"]
+
+
+def test_validation_cohort_removes_a_stale_dropped_modality(tmp_path):
+    data, labels = tmp_path / "data", tmp_path / "labels"
+    drop = assign_missing(1, 0)[0]
+    name = case_id(700)
+    (data / name).mkdir(parents=True)
+    (data / name / image_filename(name, drop)).write_bytes(b"left by an earlier run")
+    write_validation_cohort(data, labels, 1, 0, SMALL, first_id=700, progress=False)
+    assert len(list((data / name).iterdir())) == 3
+    assert not (data / name / image_filename(name, drop)).exists()
 
 
 def test_cli_writes_exactly_the_announced_files(tmp_path):

@@ -36,6 +36,8 @@ def upsample(coarse: np.ndarray, stride: Sequence[int], shape: Sequence[int]) ->
     if stride == (1, 1, 1):
         return coarse[..., : shape[0], : shape[1], : shape[2]]
     size = tuple((c - 1) * s + 1 for c, s in zip(coarse.shape[-3:], stride, strict=True))
+    if any(n > m for n, m in zip(shape, size, strict=True)):
+        raise ValueError(f"lattice {coarse.shape[-3:]} with stride {stride} covers {size}, not {shape}")
     tensor = torch.from_numpy(coarse.reshape(1, -1, *coarse.shape[-3:]))  # (1, C, a, b, c)
     with torch.no_grad():
         full = F.interpolate(tensor, size=size, mode="trilinear", align_corners=True)
