@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import MODALITIES, Modality
+from brasyn.errors import ConfigError
 from brasyn.inference import InferenceSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,11 +249,25 @@ def test_entrypoint_errors_are_one_line(tmp_path, weights):
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == "error: unknown config key infer.batch_sise (valid: batch_size, device, io_workers, overwrite, precision, progress, segmentation_path, write_segmentation)"
-    result = run_entrypoint(["infer", f"--data_path={data}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={tmp_path / 'nope.yaml'}"], tmp_path)
-    assert result.returncode == 1 and "parameters file not found" in result.stderr
     assert not (tmp_path / "o").exists()
-    result = run_entrypoint(["hotfix"], tmp_path)
-    assert result.returncode == 0
+
+
+def test_entrypoint_missing_parameters_file_and_hotfix(tmp_path):
+    spec = importlib.util.spec_from_file_location("brasyn_mlcube_entry_hotfix", ENTRYPOINT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    runner = CliRunner()
+    result = runner.invoke(
+        module.app, ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={tmp_path / 'nope.yaml'}"]
+    )
+    assert isinstance(result.exception, ConfigError) and "parameters file not found" in str(result.exception)
+    assert not (tmp_path / "o").exists()
+    params = tmp_path / "p.yaml"
+    params.write_text("evaluate: {}\n")
+    result = runner.invoke(module.app, ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}"])
+    assert isinstance(result.exception, ConfigError) and "unknown section evaluate" in str(result.exception)
+    result = runner.invoke(module.app, ["hotfix"])
+    assert result.exit_code == 0 and result.output == ""
 
 
 def test_entrypoint_train_writes_the_four_checkpoints(tmp_path, monkeypatch):
