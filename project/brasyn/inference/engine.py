@@ -249,6 +249,8 @@ def synthesize_folder(
     for job in jobs:
         if job.target in problems:
             reason = f"no usable {job.target} model: {problems[job.target]}"
+            if settings.overwrite:  # a failed case leaves no (stale) prediction behind
+                job.output.unlink(missing_ok=True)
             settled[job.case.case_id] = CaseResult(job.case.case_id, Outcome.FAILED, job.target, reason=reason)
             logger.error("%s: failed: %s", job.case.case_id, reason)
         else:
