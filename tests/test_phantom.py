@@ -246,12 +246,17 @@ def test_t1c_is_not_a_voxelwise_function_of_the_other_three():
     assert r2_t2w > 0.8
 
 
-def test_gains_vary_per_case():
-    cases = [generate_case(i, 0, SMALL) for i in range(4)]
+def test_gains_vary_per_case_and_white_matter_lands_on_a_scanner_scale():
+    cases = [generate_case(i, 0, PhantomConfig(shape=(48, 48, 31))) for i in range(6)]
     gains = [c.protocol["case_gain"] for c in cases]
-    assert len(set(gains)) == 4
+    assert len(set(gains)) == 6
     medians = [np.median(c.images[Modality.T2W][c.images[Modality.T2W] > 0]) for c in cases]
     assert max(medians) / min(medians) > 1.5
+    for case in cases:
+        wm = case.pure_tissue == TISSUE_CODES[Tissue.WM]
+        assert wm.sum() > 20
+        for modality in MODALITIES:
+            assert 100 < np.median(case.images[modality][wm]) < 6000  # "WM ~150–4000" (mri-physics.md)
 
 
 def test_config_rejects_bad_values():

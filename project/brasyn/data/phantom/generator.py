@@ -23,7 +23,6 @@ from brasyn.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 STREAMS = ("tumour", "deformation", "physics", "fields", "acquisition")
-SIGNAL_REFERENCE = 0.25  # ideal signal that maps to the case gain (white matter lands near it)
 PD_TEXTURE = 0.03  # log-normal spread of the shared fine anatomical texture
 PD_TEXTURE_MM = 1.5
 TUMOUR_TEXTURE = 0.08  # log-normal spread of tumour T1/T2 heterogeneity
@@ -209,7 +208,7 @@ def generate_case(index: int, seed: int, config: PhantomConfig = PhantomConfig()
             values = values * acquisition.bias_field(
                 rng["acquisition"], lattice_mm, bias_stride, brain.shape, where, protocol.bias_amplitude[modality]
             )
-        scaled[modality] = values * (protocol.gain(modality) / SIGNAL_REFERENCE)
+        scaled[modality] = values * protocol.gain(modality)
     peak = max(float(v.max()) for v in scaled.values())
     correction = min(1.0, acquisition.INT16_CEILING / peak)
 

@@ -1,5 +1,10 @@
 """Per-case acquisition protocol: field strength, sequence type and timing of each modality, SNR,
 bias amplitude and the correlated receive gains (one scanner: shared factor × smaller per-modality one).
+
+Scanners scale each reconstructed series so that its numbers are of a usable size whatever the
+sequence's absolute signal (an MPRAGE's is ten times smaller than a spin echo's). This is modelled as
+a division by the sequence's signal of nominal white matter (`reference_signal`, a function of the
+protocol only), so white matter lands near `case_gain × modality_gain` scanner units.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ SLICE_AXIS_PROBABILITIES = (0.15, 0.15, 0.70)  # sagittal (L-R), coronal (P-A), 
 SNR_RANGE = (15.0, 45.0)
 BIAS_AMPLITUDE_RANGE = (0.20, 0.30)
 # Shared per-case gain, log-uniform: white matter lands at roughly 150–4000 scanner units.
-CASE_GAIN_RANGE = (300.0, 5000.0)
+CASE_GAIN_RANGE = (200.0, 3000.0)
+# Nominal white matter (PD, T1 ms, T2 ms) the reconstruction scaling refers to
+NOMINAL_WM: dict[float, tuple[float, float, float]] = {1.5: (0.69, 725.0, 75.0), 3.0: (0.69, 920.0, 75.0)}
 MODALITY_GAIN_SIGMA = 0.2  # log-normal sigma of the per-modality factor
 
 
@@ -36,9 +43,11 @@ class Protocol:
     bias_amplitude: dict[Modality, float]
     case_gain: float
     modality_gain: dict[Modality, float]
+    reference_signal: dict[Modality, float]
 
     def gain(self, modality: Modality) -> float:
-        return self.case_gain * self.modality_gain[modality]
+        """Scanner units per unit of ideal signal: case gain × modality gain / reference signal."""
+        return self.case_gain * self.modality_gain[modality] / self.reference_signal[modality]
 
     def to_dict(self) -> dict:
         return {
@@ -48,6 +57,7 @@ class Protocol:
             "bias_amplitude": {str(m): v for m, v in self.bias_amplitude.items()},
             "case_gain": self.case_gain,
             "modality_gain": {str(m): v for m, v in self.modality_gain.items()},
+            "reference_signal": {str(m): v for m, v in self.reference_signal.items()},
         }
 
 
@@ -93,4 +103,6 @@ def sample_protocol(rng: np.random.Generator) -> Protocol:
     bias = {m: float(rng.uniform(*BIAS_AMPLITUDE_RANGE)) for m in MODALITIES}
     case_gain = float(np.exp(rng.uniform(*np.log(CASE_GAIN_RANGE))))
     modality_gain = {m: float(np.exp(rng.normal(0.0, MODALITY_GAIN_SIGMA))) for m in MODALITIES}
-    return Protocol(field, sequences, snr, bias, case_gain, modality_gain)
+    pd, t1, t2 = NOMINAL_WM[field]
+    reference = {m: float(sequences[m].signal(pd, t1, t2)) for m in MODALITIES}
+    return Protocol(field, sequences, snr, bias, case_gain, modality_gain, reference)
