@@ -187,13 +187,17 @@ def test_anatomy_is_placed_with_the_template_orientation():
     world = nib.affines.apply_affine(case.affine, out_vox)
     centre = nib.affines.apply_affine(case.affine, (np.array(config.shape) - 1) / 2)
     template_world = template.centre + (world - centre) / config.brain_scale
-    t_vox = np.rint(nib.affines.apply_affine(np.linalg.inv(template.affine), template_world)).astype(int)
-    wm = template.maps[1][tuple(t_vox.T)]
-    assert np.mean(wm > 0.5) > 0.9
-    # the anterior–posterior flip that RAS → LPS needs is not optional: without it the match is poor
-    flipped = t_vox.copy()
-    flipped[:, 1] = template.maps.shape[2] - 1 - flipped[:, 1]
-    assert np.mean(template.maps[1][tuple(flipped.T)] > 0.5) < 0.7
+
+    def wm_fraction_at(points: np.ndarray) -> float:
+        t_vox = np.rint(nib.affines.apply_affine(np.linalg.inv(template.affine), points)).astype(int)
+        return float(np.mean(template.maps[1][tuple(t_vox.T)] > 0.5))
+
+    assert wm_fraction_at(template_world) > 0.95
+    # control: mirrored front-to-back or top-to-bottom about the brain centre, the match is poor
+    for axis in (1, 2):
+        mirrored = template_world.copy()
+        mirrored[:, axis] = 2 * template.centre[axis] - mirrored[:, axis]
+        assert wm_fraction_at(mirrored) < 0.75
 
 
 def _pure_medians(case) -> dict[Modality, dict[Tissue, float]]:
