@@ -264,21 +264,24 @@ def test_train_writes_checkpoints_with_the_fitted_intensity_model(cohort, tmp_pa
     assert rows[1]["val_ssim"] != "" and rows[1]["contrastive"] != ""
 
 
-def _resume_setup(tiny: TrainingSetup) -> TrainingSetup:
+def _resume_setup(tiny: TrainingSetup, resume_every_steps: int = 0) -> TrainingSetup:
     training = tiny.training
     return dataclasses.replace(
         tiny,
         model=dataclasses.replace(tiny.model, use_dropout=True),
         training=dataclasses.replace(
             training,
+            resume_every_steps=resume_every_steps,
             stage1=dataclasses.replace(training.stage1, max_steps=2),
             stage2=dataclasses.replace(training.stage2, epochs=3, max_steps=None, batch_size=2),
         ),
     )
 
 
-def test_resume_continues_steps_and_schedule_exactly(cohort, tmp_path, tiny, monkeypatch):
-    setup = _resume_setup(tiny)
+@pytest.mark.parametrize("resume_every_steps", [0, 1])
+def test_resume_continues_steps_and_schedule_exactly(cohort, tmp_path, tiny, monkeypatch, resume_every_steps):
+    """Interrupted in epoch 2 of stage 2 and resumed from the last epoch end (0) or the last step (1)."""
+    setup = _resume_setup(tiny, resume_every_steps)
     full = tmp_path / "full"
     train(cohort, full, setup, ["t1n"])
 
@@ -300,6 +303,8 @@ def test_resume_continues_steps_and_schedule_exactly(cohort, tmp_path, tiny, mon
     with pytest.raises(KeyboardInterrupt):
         train(cohort, part, setup, ["t1n"])
     assert not (part / "brasyn_t1n.pt").exists()
+    saved = torch.load(part / "resume" / "t1n.pt", weights_only=True)
+    assert saved["stage2"]["step"] == steps_per_epoch + resume_every_steps  # interrupted in step spe + 2
     monkeypatch.setattr(TranslationTrainer, "train_step", real_step)
     train(cohort, part, setup, ["t1n"])
 
@@ -381,3 +386,44 @@ def test_cli_reports_a_bad_config(cohort, tmp_path):
     result = CliRunner().invoke(app, ["train", str(cohort), str(tmp_path / "o"), "--config", "nope"])
     assert result.exit_code != 0
     assert isinstance(result.exception, ConfigError)
+
+
+@pytest.mark.slow
+def test_ddp_under_torchrun_on_cpu(cohort, tmp_path):
+    """Two Gloo processes: rank 0 alone writes, both see their half of the slices per epoch."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun not installed beside the interpreter")
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [torchrun, "--standalone", "--nproc_per_node", "2", "-m", "brasyn.cli", "train", str(cohort), str(out),
+         "--config", "tiny", "--target", "t1c", "--max-steps", "3"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["brasyn_t1c.pt", "cache", "config.yaml", "metrics_t1c.csv", "resume"]
+    cached = build_slice_cache(discover_cases(cohort), out / "cache")
+    train_ids, _ = split_cases([c.case_id for c in cached], 0.34, 0)
+    per_rank_steps = (sum(c.n_slices for c in cached if c.case_id in train_ids) // 2) // 2
+    rows = _rows(out / "metrics_t1c.csv")
+    steps = str(min(3, per_rank_steps))  # one epoch (tiny preset) of the rank's half, capped at 3
+    assert [(r["stage"], r["step"]) for r in rows] == [("stage1", steps), ("stage2", steps)]
+    load_checkpoint(out / "brasyn_t1c.pt", target=Modality.T1C)
+
+
+def test_bf16_autocast_steps_are_finite(dataset, tiny):
+    torch.manual_seed(0)
+    rt = Runtime(device=torch.device("cpu"), autocast_dtype=torch.bfloat16)
+    autoencoder = AutoencoderTrainer(tiny.model, tiny.training.stage1, rt, 10)
+    batch = _batch(dataset, [0, 1])
+    assert all(v == v for v in autoencoder.train_step(batch).values())
+    trainer = TranslationTrainer(tiny.model, tiny.training.stage2, rt, 10, autoencoder.autoencoder)
+    terms = trainer.train_step(batch)
+    assert all(torch.isfinite(torch.tensor(v)) for v in terms.values())
+    assert trainer.predict(batch.sources).shape == batch.target.shape

@@ -135,7 +135,8 @@ class DataConfig:
     validation_slices: int = 8
     """Validation slices (evenly spread over the held-out cases) scored with SSIM after each epoch."""
     cache_dir: str | None = None
-    """Folder of the uncompressed slice cache; default `<output>/cache`. Shared by the four targets."""
+    """Folder of the uncompressed slice cache (relative paths start at the output folder); default
+    `<output>/cache`. Shared by the four targets; delete it after training to free the disk."""
     cache_dtype: str = "float16"
     """Storage type of the cached normalised slices (float16 halves the disk use)."""
 
@@ -172,6 +173,8 @@ class TrainingConfig:
     """"auto" (bf16 autocast on CUDA, float32 on CPU), "float32" or "bf16"."""
     num_workers: int = 2
     """DataLoader worker processes (0: load in the main process); also the slice-cache build processes."""
+    resume_every_steps: int = 2000
+    """Also write the resume file every this many steps inside an epoch (0: only at epoch ends)."""
     compact_checkpoints: bool = False
     """Store the checkpoint weights as float16 (half the size); they load back as float32."""
     tensorboard: bool = True
@@ -184,6 +187,8 @@ class TrainingConfig:
             raise ConfigError(f"training.device: expected one of {', '.join(DEVICES)}, found {self.device!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"training.precision: expected one of {', '.join(PRECISIONS)}, found {self.precision!r}")
+        if self.resume_every_steps < 0:
+            raise ConfigError(f"training.resume_every_steps: expected >= 0, found {self.resume_every_steps}")
         if self.num_workers < 0:
             raise ConfigError(f"training.num_workers: expected >= 0, found {self.num_workers}")
 

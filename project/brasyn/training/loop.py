@@ -74,8 +74,11 @@ def run_stage(
     progress: bool | None,
     description: str,
     on_epoch_end: Callable[[dict[str, Any]], None],
+    save_every: int = 0,
+    on_save: Callable[[int], None] | None = None,
 ) -> int:
-    """Train from `start_step` to `total` steps; call `on_epoch_end(row)` after every (possibly partial) epoch.
+    """Train from `start_step` to `total` steps; call `on_epoch_end(row)` after every (possibly partial) epoch
+    and `on_save(step)` every `save_every` steps inside an epoch (0: never).
 
     `row` holds stage, epoch, step, lr, seconds and the epoch means of the loss terms. Returns the step reached.
     """
@@ -125,6 +128,8 @@ def run_stage(
                 bar.set_postfix({k: f"{v:.3g}" for k, v in terms.items()}, refresh=False)
                 if step >= total:
                     break
+                if save_every > 0 and on_save is not None and step % save_every == 0 and step % spe != 0:
+                    on_save(step)  # the epoch end saves anyway
             row: dict[str, Any] = {
                 "stage": trainer.stage,
                 "epoch": epoch,

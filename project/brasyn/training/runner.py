@@ -111,7 +111,8 @@ def train(
         by_id = {c.case_id: c for c in cached}
         train_cases = [by_id[i] for i in train_ids]
         val_cases = [by_id[i] for i in val_ids]
-        logger.info("split: %d training cases, %d validation cases", len(train_cases), len(val_cases))
+        if rt.is_main:
+            logger.info("split: %d training cases, %d validation cases", len(train_cases), len(val_cases))
         results = {}
         for target in target_list:
             results[target] = _train_target(target, setup, rt, train_cases, val_cases, output_dir, resume=resume)
@@ -193,12 +194,18 @@ def _train_target(
                 if rt.is_main:
                     metrics.write(row)
                     save_resume(rpath, record)
-                logger.info("%s stage 1 epoch %d: %s", target, row["epoch"], _summary(row))
+                    logger.info("%s stage 1 epoch %d: %s", target, row["epoch"], _summary(row))
+
+            def save_stage1(step: int) -> None:
+                metrics_so_far = (record["stage1"] or {}).get("metrics", {})
+                record["stage1"] = {"step": step, "total": total1, "state": stage1.state_dict(), "metrics": metrics_so_far}
+                if rt.is_main:
+                    save_resume(rpath, record)
 
             run_stage(
                 stage1, train_ds, rt=rt, batch_size=s1.batch_size, total=total1, start_step=start1, seed=config.seed,
                 num_workers=config.num_workers, progress=config.progress, description=f"{target} autoencoder",
-                on_epoch_end=end_of_stage1_epoch,
+                on_epoch_end=end_of_stage1_epoch, save_every=config.resume_every_steps, on_save=save_stage1,
             )
 
         # Stage 2: generator, discriminator and heads against the frozen autoencoder.
@@ -216,13 +223,20 @@ def _train_target(
             if rt.is_main:
                 metrics.write(row)
                 save_resume(rpath, record)
-            logger.info("%s stage 2 epoch %d: %s", target, row["epoch"], _summary(row))
+                logger.info("%s stage 2 epoch %d: %s", target, row["epoch"], _summary(row))
+
+        def save_stage2(step: int) -> None:
+            metrics_so_far = (record["stage2"] or {}).get("metrics", {})
+            record["stage2"] = {"step": step, "total": total2, "state": stage2.state_dict(), "metrics": metrics_so_far}
+            if rt.is_main:
+                save_resume(rpath, record)
 
         if start2 < total2:
             run_stage(
                 stage2, train_ds, rt=rt, batch_size=s2.batch_size, total=total2, start_step=start2,
                 seed=config.seed + STAGE2_SEED_OFFSET, num_workers=config.num_workers, progress=config.progress,
                 description=f"{target} GAN", on_epoch_end=end_of_stage2_epoch,
+                save_every=config.resume_every_steps, on_save=save_stage2,
             )
 
         if rt.is_main:

@@ -177,13 +177,15 @@ class GeneratorWithHeads(nn.Module):
             return GeneratorPass(output=output, contrastive=output.image.new_zeros(()))
         generated = self.generator.encode_generated(output.image)
         config = self.generator.config
-        contrastive = contrastive_loss(
-            [output.features.mma, output.features.fused],
-            [generated.mma, generated.fused],
-            self.heads,
-            config.nce_queries,
-            config.nce_temperature,
-        )
+        # float32 even under bf16 autocast: the unscaled F F^T logits of QS-Attn need the precision
+        with torch.autocast(device_type=sources.device.type, enabled=False):
+            contrastive = contrastive_loss(
+                [output.features.mma.float(), output.features.fused.float()],
+                [generated.mma.float(), generated.fused.float()],
+                self.heads,
+                config.nce_queries,
+                config.nce_temperature,
+            )
         return GeneratorPass(output=output, contrastive=contrastive)
 
 
