@@ -28,10 +28,12 @@ TEMPLATE_FILES = {
     "wm": "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz",
 }
 GM, WM, MASK = 0, 1, 2  # channel order of Template.maps
-# Tumour centres: deep hemispheric white matter above the tentorium (MNI mm)
+# Tumour centres: deep hemispheric white matter above the tentorium (MNI mm): frontal, parietal,
+# occipital and temporal lobes; not the cerebellum (below z = 0 behind y = −45) nor the brainstem.
 CENTRE_MIN_WM = 0.9
-CENTRE_Z_RANGE = (0.0, 45.0)
-CENTRE_ABS_X_RANGE = (15.0, 45.0)
+CENTRE_Z_RANGE = (-20.0, 50.0)
+CENTRE_ABS_X_RANGE = (15.0, 50.0)
+INFRATENTORIAL_Y = -45.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def load_template(downsample: int = 1) -> Template:
         & (world[:, 2] <= CENTRE_Z_RANGE[1])
         & (np.abs(world[:, 0]) >= CENTRE_ABS_X_RANGE[0])
         & (np.abs(world[:, 0]) <= CENTRE_ABS_X_RANGE[1])
+        & ~((world[:, 2] < 0.0) & (world[:, 1] < INFRATENTORIAL_Y))
     )
     sites = world[keep]
     logger.debug("MNI152 template loaded (downsample %d): %d tumour sites", downsample, len(sites))
