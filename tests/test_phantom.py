@@ -157,6 +157,19 @@ def test_same_seed_same_case_other_seed_other_case():
         assert not np.array_equal(a.images[Modality.T2W], other.images[Modality.T2W])
 
 
+def test_switching_off_the_noise_changes_only_the_noise():
+    noisy = generate_case(2, 4, SMALL)
+    clean = generate_case(2, 4, PhantomConfig(shape=SMALL.shape, noise=False))
+    np.testing.assert_array_equal(noisy.seg, clean.seg)
+    assert noisy.protocol == clean.protocol
+    for modality in MODALITIES:
+        brain = clean.images[modality] > 0
+        a, b = noisy.images[modality][brain].astype(float), clean.images[modality][brain].astype(float)
+        assert not np.array_equal(a, b)
+        relative = np.abs(a - b) / np.median(b)
+        assert np.median(relative) < 0.1  # SNR ≥ 15: noise of a few percent of the typical intensity
+
+
 def test_small_grid_keeps_the_brats_field_of_view():
     case = generate_case(0, 0, SMALL)
     assert case.affine.shape == (4, 4)

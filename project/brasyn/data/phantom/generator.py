@@ -22,7 +22,7 @@ from brasyn.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-STREAMS = ("tumour", "deformation", "physics", "fields", "acquisition")
+STREAMS = ("tumour", "deformation", "physics", "fields", "bias", "noise")
 PD_TEXTURE = 0.03  # log-normal spread of the shared fine anatomical texture
 PD_TEXTURE_MM = 1.5
 TUMOUR_TEXTURE = 0.08  # log-normal spread of tumour T1/T2 heterogeneity
@@ -130,7 +130,8 @@ def generate_case(index: int, seed: int, config: PhantomConfig = PhantomConfig()
     centre_vox = (np.linalg.inv(affine) @ np.append(centre_world, 1.0))[:3] - [s.start for s in box]
     centre_vox = np.clip(np.round(centre_vox), 0, np.asarray(brain.shape) - 1)
     if not (brain[tuple(centre_vox.astype(int))] and wm[tuple(centre_vox.astype(int))] > 0.3):
-        centre_vox = _nearest(brain & (wm > 0.5), centre_vox)
+        white = brain & (wm > 0.5)
+        centre_vox = _nearest(white if white.any() else brain, centre_vox)
     grown = tumour.grow(rng["tumour"], plan, centre_vox, brain, wm, csf, vox)
 
     # --- per-voxel tissue fractions, as vectors over brain voxels -------------------------------
@@ -150,17 +151,15 @@ def generate_case(index: int, seed: int, config: PhantomConfig = PhantomConfig()
         **tumour_full,
     }
 
-    def in_box(values: np.ndarray, fill: float = 0.0) -> np.ndarray:
-        full = np.full(brain.shape, fill, dtype=np.float32)
+    def in_box(values: np.ndarray) -> np.ndarray:
+        full = np.zeros(brain.shape, dtype=np.float32)
         full[grown.box] = values
         return full.ravel()[where]
 
-    tumour_mod = np.exp(TUMOUR_TEXTURE * in_box(grown.texture)) if config.texture else np.ones(len(where), np.float32)
-    pd_mod = (
-        np.exp(PD_TEXTURE * fields.smooth_noise(rng["fields"], brain.shape, PD_TEXTURE_MM / vox).ravel()[where])
-        if config.texture
-        else np.ones(len(where), np.float32)
-    )
+    pd_texture = fields.smooth_noise(rng["fields"], brain.shape, PD_TEXTURE_MM / vox).ravel()[where]
+    texture_on = 1.0 if config.texture else 0.0  # drawn either way, so switching it off changes nothing else
+    tumour_mod = np.exp(texture_on * TUMOUR_TEXTURE * in_box(grown.texture))
+    pd_mod = np.exp(texture_on * PD_TEXTURE * pd_texture)
 
     # --- physics ---------------------------------------------------------------------------------
     protocol, tissues, mean_uptake, draws = sample_physics(rng["physics"])
@@ -206,7 +205,7 @@ def generate_case(index: int, seed: int, config: PhantomConfig = PhantomConfig()
             values = volume.ravel()[where]
         if config.bias_field:
             values = values * acquisition.bias_field(
-                rng["acquisition"], lattice_mm, bias_stride, brain.shape, where, protocol.bias_amplitude[modality]
+                rng["bias"], lattice_mm, bias_stride, brain.shape, where, protocol.bias_amplitude[modality]
             )
         scaled[modality] = values * protocol.gain(modality)
     peak = max(float(v.max()) for v in scaled.values())
@@ -217,7 +216,7 @@ def generate_case(index: int, seed: int, config: PhantomConfig = PhantomConfig()
         values = scaled[modality] * correction
         if config.noise:
             sigma = float(values.mean()) / protocol.snr[modality]
-            values = acquisition.rician(rng["acquisition"], values, sigma)
+            values = acquisition.rician(rng["noise"], values, sigma)
         image = np.zeros(shape, dtype=np.int16)
         crop = np.zeros(brain.shape, dtype=np.int16)
         crop.ravel()[where] = acquisition.to_int16(values)
