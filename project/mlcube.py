@@ -114,9 +114,14 @@ def hotfix() -> None:
     """No-op (MLCube templates call it; it also keeps `infer` an explicit sub-command)."""
 
 
-def main() -> None:
-    from brasyn.cli import configure_logging
+def configure_logging() -> None:
+    """One INFO line per case on stderr (brasyn.cli's format, without importing every sub-command)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr, force=True
+    )
 
+
+def main() -> None:
     configure_logging()
     try:
         code = app(standalone_mode=False)

@@ -194,8 +194,11 @@ def test_docker_run_with_no_arguments_uses_the_in_image_defaults(tmp_path):
 
     entry, cmd = exec_form("ENTRYPOINT"), exec_form("CMD")
     command = [sys.executable if entry[0] == "python3" else entry[0], *map(to_host, entry[1:]), *map(to_host, cmd)]
+    blocked = tmp_path / "not-in-image" / "nilearn"  # the image installs no nilearn (phantoms only)
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('nilearn is not installed in the image')\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BRASYN_WEIGHTS")}
-    env.update(HOME=str(home), PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+    env.update(HOME=str(home), PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONPATH=str(blocked.parent))
     result = subprocess.run(command, cwd=image / "mlcube_project", env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     check_prediction_folder(out, data, missing)
