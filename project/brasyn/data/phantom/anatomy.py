@@ -41,13 +41,20 @@ class Template:
     """Tissue maps in template space: `maps` (3, X, Y, Z) float32 = GM, WM, brain mask (GM, WM ≤ mask).
 
     `affine` maps template voxels to RAS mm; `centre` is the world centre of the brain's bounding box;
-    `tumour_sites` (N, 3) are world points of deep supratentorial white matter.
+    `brain_low`, `brain_high` (3,) the voxel bounds of that box in `maps`; `tumour_sites` (N, 3) are
+    world points of deep supratentorial white matter.
     """
 
     maps: np.ndarray
     affine: np.ndarray
     centre: np.ndarray
+    brain_low: np.ndarray
+    brain_high: np.ndarray
     tumour_sites: np.ndarray
+
+    @property
+    def voxel_mm(self) -> np.ndarray:
+        return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
 
 
 def template_dir() -> Path:
@@ -106,8 +113,16 @@ def load_template(downsample: int = 1) -> Template:
         & ~((world[:, 2] < 0.0) & (world[:, 1] < INFRATENTORIAL_Y))
     )
     sites = world[keep]
+    inside = np.argwhere(maps[MASK] > 0)
     logger.debug("MNI152 template loaded (downsample %d): %d tumour sites", downsample, len(sites))
-    return Template(maps=np.ascontiguousarray(maps, dtype=np.float32), affine=affine, centre=centre, tumour_sites=sites)
+    return Template(
+        maps=np.ascontiguousarray(maps, dtype=np.float32),
+        affine=affine,
+        centre=centre,
+        brain_low=inside.min(axis=0).astype(np.float64),
+        brain_high=inside.max(axis=0).astype(np.float64),
+        tumour_sites=sites,
+    )
 
 
 def grid_affine(shape: tuple[int, int, int]) -> np.ndarray:

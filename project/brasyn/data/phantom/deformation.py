@@ -99,8 +99,12 @@ def template_coordinates(
     template: Template,
     deformation: Deformation,
     brain_scale: float,
-) -> np.ndarray:
-    """Template voxel coordinates (3, *shape) float32 to sample for every output voxel."""
+) -> tuple[np.ndarray, tuple[slice, slice, slice]]:
+    """Template voxel coordinates to sample for the output voxels of the box that can hold brain.
+
+    Returns float32 (3, *box shape) and the box (slices of the `shape` grid); voxels outside the box
+    map outside the template's brain.
+    """
     vox = voxel_size(shape)
     stride = tuple(max(1, int(round(LATTICE_MM / v))) for v in vox)
     lattice = fields.coarse_shape(shape, stride)
@@ -125,10 +129,25 @@ def template_coordinates(
 
     template_world = template.centre[:, None] + (world - centre) / brain_scale
     inverse = np.linalg.inv(template.affine)
-    coords = inverse[:3, :3] @ template_world + inverse[:3, 3:4]
-    return fields.upsample(coords.reshape(3, *lattice), stride, shape)
+    coords = (inverse[:3, :3] @ template_world + inverse[:3, 3:4]).reshape(3, *lattice)
+
+    # lattice points that land near the template brain, plus one lattice step on every side
+    margin = float(np.max(vox * np.asarray(stride)) / brain_scale / template.voxel_mm.min()) + 1.0
+    near = np.ones(lattice, dtype=bool)
+    for k in range(3):
+        near &= (coords[k] >= template.brain_low[k] - margin) & (coords[k] <= template.brain_high[k] + margin)
+    low, high, box = [], [], []
+    for k in range(3):
+        hit = np.flatnonzero(near.any(axis=tuple(a for a in range(3) if a != k)))
+        lo, hi = (max(int(hit[0]) - 1, 0), min(int(hit[-1]) + 1, lattice[k] - 1)) if hit.size else (0, lattice[k] - 1)
+        low.append(lo)
+        high.append(hi)
+        box.append(slice(lo * stride[k], min(hi * stride[k] + 1, shape[k])))
+    sub = coords[:, low[0] : high[0] + 1, low[1] : high[1] + 1, low[2] : high[2] + 1]
+    box_shape = tuple(s.stop - s.start for s in box)
+    return fields.upsample(sub, stride, box_shape), tuple(box)  # type: ignore[return-value]
 
 
 def warp_template(coordinates: np.ndarray, template: Template) -> np.ndarray:
-    """Template maps (GM, WM, mask) pulled back onto the output grid: float32 (3, *shape)."""
+    """Template maps (GM, WM, mask) pulled back onto the voxels of `coordinates`: float32 (3, *box shape)."""
     return fields.sample_trilinear(template.maps, coordinates)

@@ -118,13 +118,13 @@ def generate_case(index: int, seed: int, config: PhantomConfig = PhantomConfig()
         deform = deformation.identity(np.zeros(3))
     centre_world = deformation.output_point(plan.site, deform, shape, template, config.brain_scale)
     deform = dataclasses.replace(deform, mass_centre=centre_world)
-    coords = deformation.template_coordinates(rng["deformation"], shape, template, deform, config.brain_scale)
+    coords, outer = deformation.template_coordinates(rng["deformation"], shape, template, deform, config.brain_scale)
     gm, wm, mask = deformation.warp_template(coords, template)
     del coords
-    brain_full = mask > 0.5
-    box = _bounding_box(brain_full)
-    brain = brain_full[box]
-    gm, wm, mask = gm[box], wm[box], mask[box]
+    inner = _bounding_box(mask > 0.5)
+    box = tuple(slice(o.start + i.start, o.start + i.stop) for o, i in zip(outer, inner, strict=True))
+    gm, wm, mask = gm[inner], wm[inner], mask[inner]
+    brain = mask > 0.5
     csf = np.clip(mask - gm - wm, 0.0, None)
 
     centre_vox = (np.linalg.inv(affine) @ np.append(centre_world, 1.0))[:3] - [s.start for s in box]
