@@ -223,3 +223,14 @@ def test_intensity_model_is_fitted_on_cached_scales(cohort, tmp_path):
     assert model.sources == sources_for(Modality.T1C) and model.n_cases == 3
     predicted = model.predict_scale(cached[0].scales)
     assert predicted == pytest.approx(cached[0].scales[Modality.T1C], rel=0.05)
+
+
+def test_parallel_cache_build_matches_serial(cohort, tmp_path):
+    cases = discover_cases(cohort)
+    serial = build_slice_cache(cases, tmp_path / "serial")
+    parallel = build_slice_cache(cases, tmp_path / "parallel", workers=2)
+    assert [(c.case_id, c.bbox, c.slice_indices, c.scales) for c in parallel] == [
+        (c.case_id, c.bbox, c.slice_indices, c.scales) for c in serial
+    ]
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a.images(), b.images())

@@ -278,7 +278,7 @@ def _resume_setup(tiny: TrainingSetup, resume_every_steps: int = 0) -> TrainingS
     )
 
 
-@pytest.mark.parametrize("resume_every_steps", [0, 1])
+@pytest.mark.parametrize("resume_every_steps", [pytest.param(0, marks=pytest.mark.slow), 1])
 def test_resume_continues_steps_and_schedule_exactly(cohort, tmp_path, tiny, monkeypatch, resume_every_steps):
     """Interrupted in epoch 2 of stage 2 and resumed from the last epoch end (0) or the last step (1)."""
     setup = _resume_setup(tiny, resume_every_steps)
@@ -382,10 +382,25 @@ def test_cli_trains_the_four_targets(cohort, tmp_path):
     assert yaml.safe_load((out / "config.yaml").read_text())["training"]["stage2"]["max_steps"] == 1
 
 
-def test_cli_reports_a_bad_config(cohort, tmp_path):
-    result = CliRunner().invoke(app, ["train", str(cohort), str(tmp_path / "o"), "--config", "nope"])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--config", "nope"], "unknown preset 'nope'"),
+        (["--config", "tiny", "--device", "tpu"], "--device"),
+        (["--config", "tiny", "--target", "t3"], "--target"),
+    ],
+)
+def test_cli_reports_bad_options(cohort, tmp_path, options, message):
+    result = CliRunner().invoke(app, ["train", str(cohort), str(tmp_path / "o"), *options])
     assert result.exit_code != 0
-    assert isinstance(result.exception, ConfigError)
+    assert isinstance(result.exception, ConfigError) and message in str(result.exception)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_cuda_is_a_config_error(cohort, tmp_path):
+    result = CliRunner().invoke(app, ["train", str(cohort), str(tmp_path / "o"), "--config", "tiny", "--device", "cuda"])
+    assert isinstance(result.exception, ConfigError) and "cuda" in str(result.exception)
 
 
 @pytest.mark.slow

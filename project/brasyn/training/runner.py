@@ -162,10 +162,14 @@ def _train_target(
     if record is not None and record.get("stage2") and record["stage2"]["step"] >= total2 and ckpt_path.exists():
         logger.info("%s: already trained (%d steps, %s); skipping", target, record["stage2"]["step"], ckpt_path.name)
         return ckpt_path
+    training_dict = setup.to_dict()["training"]
     if record is None:
         record = {"target": target.value, "model_config": setup.model.to_dict(), "stage1": None, "stage2": None}
     else:
         logger.info("%s: resuming from %s", target, rpath)
+        if record.get("training_config") != training_dict:
+            logger.warning("%s: the training configuration differs from the one the resume file was written with", target)
+    record["training_config"] = training_dict
 
     metrics = None
     if rt.is_main:
