@@ -4,7 +4,8 @@
 For each model size it times `Predictor.predict` (normalise, slice, network, crop, restore scale,
 mask) as the engine runs it (batches of `--batch-size` slices, channels-last memory format) and as a
 naive slice-by-slice loop (batch 1, default NCHW format), alternating the two in one process so that
-both see the same background load; it reports medians (and minima) over `--repeats` runs.
+both see the same background load; it reports medians over `--repeats` runs of the wall time and
+of the process's CPU time (the latter is less sensitive to other processes on a shared machine).
 
     python bench/bench_inference.py                       # tiny, demo, base16 on CPU
     python bench/bench_inference.py --models demo --repeats 5 --device cuda
@@ -70,15 +71,18 @@ def predictor(config: ModelConfig, batch_size: int, device: str, *, optimized: b
     )
 
 
-def timed(pred: Predictor, case) -> float:
-    start = time.perf_counter()
+def timed(pred: Predictor, case) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process summed over its threads)."""
+    start, cpu = time.perf_counter(), time.process_time()
     pred.predict(case)
     if pred.device.type == "cuda":
         torch.cuda.synchronize()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def compare(config: ModelConfig, case, batch_size: int, device: str, repeats: int) -> tuple[list[float], list[float]]:
+def compare(
+    config: ModelConfig, case, batch_size: int, device: str, repeats: int
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """Alternate naive and optimized runs so that both see the same background load."""
     naive = predictor(config, batch_size, device, optimized=False)
     fast = predictor(config, batch_size, device, optimized=True)
@@ -103,22 +107,25 @@ def main() -> None:
     n_slices = int(np.any(np.stack(list(case.values())) != 0, axis=(0, 1, 2)).sum())
     configs = model_configs()
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, case {BRATS_SHAPE}, {n_slices} brain slices")
-    print(f"{'model':8} {'params':>9} {'naive (s)':>10} {'optimized (s)':>14} {'speedup':>8} {'ms/slice':>9} {'min naive/opt (s)':>18}")
+    print("wall = elapsed seconds per case; cpu = CPU seconds of the process (less sensitive to other load)")
+    print(f"{'model':8} {'params':>9} {'naive wall':>10} {'opt. wall':>10} {'speedup':>8} {'naive cpu':>10} {'opt. cpu':>9} {'cpu ratio':>9}")
     rows = []
     for name in args.models.split(","):
         config = configs[name]
         params = sum(p.numel() for p in Generator.from_config(config).parameters())
         naive_runs, fast_runs = compare(config, case, args.batch_size, args.device, args.repeats)
-        naive, fast = statistics.median(naive_runs), statistics.median(fast_runs)
+        naive, fast = (statistics.median(r[0] for r in runs) for runs in (naive_runs, fast_runs))
+        naive_cpu, fast_cpu = (statistics.median(r[1] for r in runs) for runs in (naive_runs, fast_runs))
         row = {
-            "model": name, "params": params, "naive_s": naive, "optimized_s": fast, "batch_size": args.batch_size,
-            "speedup": naive / fast, "ms_per_slice": 1000 * fast / n_slices,
-            "naive_runs": naive_runs, "optimized_runs": fast_runs, "device": args.device,
+            "model": name, "params": params, "batch_size": args.batch_size, "device": args.device,
+            "naive_s": naive, "optimized_s": fast, "speedup": naive / fast,
+            "naive_cpu_s": naive_cpu, "optimized_cpu_s": fast_cpu, "ms_per_slice": 1000 * fast / n_slices,
+            "naive_runs": naive_runs, "optimized_runs": fast_runs,
         }
         rows.append(row)
         print(
-            f"{name:8} {params:9d} {naive:10.2f} {fast:14.2f} {naive / fast:7.2f}x {row['ms_per_slice']:9.1f} "
-            f"{min(naive_runs):8.2f}/{min(fast_runs):.2f}"
+            f"{name:8} {params:9d} {naive:10.2f} {fast:10.2f} {naive / fast:7.2f}x "
+            f"{naive_cpu:10.2f} {fast_cpu:9.2f} {naive_cpu / fast_cpu:8.2f}x"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
