@@ -80,6 +80,7 @@ def runtime(device: str = "auto", precision: str = "auto") -> Iterator[Runtime]:
     if device == "cuda":
         torch_device = torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())
         torch.cuda.set_device(torch_device)
+        torch.backends.cudnn.benchmark = True  # fixed slice size: let cuDNN pick the fastest kernels
     else:
         torch_device = torch.device("cpu")
     use_bf16 = precision == "bf16" or (precision == "auto" and torch_device.type == "cuda")
