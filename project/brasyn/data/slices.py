@@ -12,6 +12,8 @@ brain), crop them in-plane to the brain's bounding box and store them as `.npy` 
 `meta.json` is written last and records the source files' sizes and modification times and the
 options, so a later build reuses a case without touching its NIfTI files and rebuilds it when
 anything changed. Training opens the arrays with `np.load(mmap_mode="r")`: epochs never decompress.
+Disk use (tumour slices, brain box, float16): BraTS 2023's 81,437 tumour slices x 4 x ~145 x 175 x
+2 bytes, about 17 GB; about 18 MB per 240 x 240 x 155 phantom case.
 
 `SliceDataset` serves one target's view of the cache: sources (3, S, S), target (1, S, S) and the
 label map (S, S), padded with the background (-1, label 0) to the model size S exactly as inference

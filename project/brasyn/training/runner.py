@@ -193,7 +193,8 @@ def _train_target(
         if record["stage2"] is None and start1 < total1:
 
             def end_of_stage1_epoch(row: dict[str, Any]) -> None:
-                row.update(validate(stage1.predict, val_ds, val_idx, device=rt.device, use_sources=False))
+                if rt.is_main:  # only rank 0 reports
+                    row.update(validate(stage1.predict, val_ds, val_idx, device=rt.device, use_sources=False))
                 record["stage1"] = {"step": row["step"], "total": total1, "state": stage1.state_dict(), "metrics": row}
                 if rt.is_main:
                     metrics.write(row)
@@ -222,7 +223,8 @@ def _train_target(
             set_rng_state(record["rng"])
 
         def end_of_stage2_epoch(row: dict[str, Any]) -> None:
-            row.update(validate(stage2.predict, val_ds, val_idx, device=rt.device))
+            if rt.is_main:  # only rank 0 reports
+                row.update(validate(stage2.predict, val_ds, val_idx, device=rt.device))
             record["stage2"] = {"step": row["step"], "total": total2, "state": stage2.state_dict(), "metrics": row}
             if rt.is_main:
                 metrics.write(row)
