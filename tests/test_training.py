@@ -95,6 +95,9 @@ def test_yaml_file_round_trip(tmp_path, tiny):
     path.write_text(yaml.safe_dump(tiny.to_dict()))
     assert load_training_setup(path) == tiny
     assert load_training_setup(str(path)) == tiny
+    overrides = tmp_path / "overrides.yml"
+    overrides.write_text("preset: tiny\ntraining:\n  seed: 3\n")
+    assert load_training_setup(overrides) == dataclasses.replace(tiny, training=dataclasses.replace(tiny.training, seed=3))
 
 
 @pytest.mark.parametrize(
