@@ -6,6 +6,7 @@
 FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 
 ENV HOME=/tmp \
+    BRASYN_WEIGHTS=/mlcube_project/workspace/additional_files \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

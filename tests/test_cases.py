@@ -71,6 +71,19 @@ def test_duplicate_modality_in_two_formats_is_an_error(case_factory):
         read_case_folder(folder)
 
 
+def test_a_bad_folder_becomes_an_invalid_case_and_the_others_are_still_found(case_factory):
+    case_factory("a", THREE)
+    case_factory("b", THREE)
+    case_factory("b", (Modality.T1N,), extension=".nii")
+    cases = discover_cases(case_factory.root)
+    assert [c.case_id for c in cases] == ["a", "b"]
+    assert cases[0].status is CaseStatus.SYNTHESIS
+    assert cases[1].status is CaseStatus.INVALID
+    assert cases[1].describe_missing() == "b: found t1n twice (b-t1n.nii, b-t1n.nii.gz); keep one"
+    with pytest.raises(InputError, match="b: found t1n twice"):
+        load_case(cases[1])
+
+
 def test_data_path_must_be_a_folder(tmp_path):
     with pytest.raises(InputError, match="expected a folder of case folders, found nothing"):
         discover_cases(tmp_path / "absent")

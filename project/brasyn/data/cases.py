@@ -35,6 +35,7 @@ class Case:
     images: dict[Modality, Path]
     seg: Path | None = None
     ignored: tuple[Path, ...] = field(default=())
+    problem: str | None = None  # why the folder itself is unusable (then the status is INVALID)
 
     @property
     def missing(self) -> tuple[Modality, ...]:
@@ -42,6 +43,8 @@ class Case:
 
     @property
     def status(self) -> CaseStatus:
+        if self.problem is not None:
+            return CaseStatus.INVALID
         n_missing = len(self.missing)
         if n_missing == 0:
             return CaseStatus.COMPLETE
@@ -57,6 +60,9 @@ class Case:
         return self.missing[0]
 
     def describe_missing(self) -> str:
+        """One line on what the case holds: why it is invalid, or that nothing is missing."""
+        if self.problem is not None:
+            return self.problem
         found = ", ".join(sorted(m.value for m in self.images)) or "none"
         expected = "/".join(sorted(m.value for m in MODALITIES))
         if self.status is CaseStatus.COMPLETE:
@@ -109,7 +115,9 @@ def read_case_folder(folder: Path) -> Case:
 def discover_cases(data_path: Path) -> list[Case]:
     """All case folders under `data_path`, sorted by name. Hidden folders are skipped.
 
-    Raises `InputError` if `data_path` is not a folder.
+    A folder that cannot be inventoried (unreadable, a modality given twice) becomes an INVALID case
+    carrying the reason, so that the other cases still run. Raises `InputError` if `data_path` is
+    not a folder.
     """
     data_path = Path(data_path)
     if not data_path.is_dir():
@@ -117,7 +125,13 @@ def discover_cases(data_path: Path) -> list[Case]:
     cases = []
     for entry in sorted(data_path.iterdir()):
         if entry.is_dir() and not entry.name.startswith("."):
-            cases.append(read_case_folder(entry))
+            try:
+                cases.append(read_case_folder(entry))
+            except InputError as exc:
+                cases.append(Case(case_id=entry.name, folder=entry, images={}, problem=str(exc)))
+            except OSError as exc:
+                problem = f"{entry.name}: cannot list the case folder ({exc.strerror or exc})"
+                cases.append(Case(case_id=entry.name, folder=entry, images={}, problem=problem))
         else:
             logger.debug("ignoring %s (not a case folder)", entry.name)
     return cases
@@ -144,6 +158,8 @@ def load_case(case: Case, *, modalities: tuple[Modality, ...] | None = None, wit
     absent = [m.value for m in wanted if m not in case.images]
     if absent:
         raise MissingModalityError(f"{case.case_id}: required {', '.join(absent)} not found in {case.folder}")
+    if case.problem is not None:
+        raise InputError(case.problem)
     if not wanted:
         raise MissingModalityError(case.describe_missing())
     images: dict[Modality, np.ndarray] = {}
