@@ -88,6 +88,7 @@ def train(
     """Train the four dedicated models; their checkpoints land in output_path (run state in output_path/training/)."""
     from brasyn.checkpoint import checkpoint_filename
     from brasyn.constants import MODALITIES, Modality
+    from brasyn.io.atomic import atomic_path
     from brasyn.training import load_training_setup
     from brasyn.training import train as run_training
 
@@ -105,7 +106,8 @@ def train(
     for target, path in checkpoints.items():
         destination = output_path / checkpoint_filename(target)
         if Path(path).resolve() != destination.resolve():
-            shutil.copy2(path, destination)
+            with atomic_path(destination) as tmp:
+                shutil.copy2(path, tmp)
         typer.echo(f"{target}: {destination}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import nibabel as nib
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from brasyn.constants import BRATS_AFFINE
 from brasyn.errors import GeometryError
+from brasyn.io.atomic import atomic_path, atomic_write_text
 from brasyn.io.nifti import load_volume, new_geometry, write_volume
 
 
@@ -64,3 +66,47 @@ def test_shape_must_match_geometry(tmp_path):
     with pytest.raises(GeometryError, match="expected shape \\(4, 4, 2\\), found \\(4, 4, 3\\)"):
         write_volume(np.zeros((4, 4, 3)), tmp_path / "x.nii.gz", geometry)
     assert os.listdir(tmp_path) == []
+
+
+def test_atomic_path_keeps_old_content_until_the_block_succeeds(tmp_path):
+    target = tmp_path / "c1-t1n.nii.gz"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.endswith(".nii.gz") and tmp != target
+        tmp.write_text("new")
+        assert target.read_text() == "old"  # readers see the old file while the new one is written
+    assert target.read_text() == "new" and os.listdir(tmp_path) == ["c1-t1n.nii.gz"]
+
+
+def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "summary.json"
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+    target.write_text("old")
+    with pytest.raises(ValueError), atomic_path(target) as tmp:
+        raise ValueError("boom")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["summary.json"]
+
+
+def test_atomic_files_get_mode_0644_not_mkstemps_0600(tmp_path):
+    written = atomic_write_text(tmp_path / "a.json", "{}\n")
+    assert written.read_text() == "{}\n"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o644
+    with atomic_path(tmp_path / "b.txt", mode=0o600) as tmp:
+        tmp.write_text("x")
+    assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o600
+
+
+def test_every_atomic_writer_leaves_readable_files(tmp_path):
+    import torch
+
+    from brasyn.training.state import save_resume
+
+    save_resume(tmp_path / "resume" / "t1n.pt", {"step": 1})
+    geometry = new_geometry((4, 4, 2), BRATS_AFFINE)
+    volume = write_volume(np.zeros((4, 4, 2)), tmp_path / "c1-t1n.nii.gz", geometry)
+    for path in (tmp_path / "resume" / "t1n.pt", volume):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert torch.load(tmp_path / "resume" / "t1n.pt", weights_only=True)["step"] == 1

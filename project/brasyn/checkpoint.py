@@ -20,8 +20,6 @@ Optimizer state lives in a separate resume file written by the trainer.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from torch import nn
 from brasyn import __version__
 from brasyn.constants import Modality, sources_for
 from brasyn.errors import CheckpointError
+from brasyn.io.atomic import atomic_path
 
 CHECKPOINT_FORMAT = 1
 REQUIRED_KEYS = ("format", "kind", "target", "sources", "model_config", "state_dict", "intensity_model", "normalization")
@@ -54,15 +53,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any], *, compact: bool = Fals
         }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

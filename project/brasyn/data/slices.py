@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ from brasyn.data.cases import Case, load_case
 from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, brain_mask, normalize, robust_scale
 from brasyn.data.slicing import BACKGROUND, PadRecord
 from brasyn.errors import InputError
+from brasyn.io.atomic import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -124,15 +123,8 @@ def _cached_case(folder: Path, meta: dict[str, Any]) -> CachedCase:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
 
 
 def _read_meta(folder: Path) -> dict[str, Any] | None:
@@ -190,9 +182,7 @@ def cache_case(case: Case, cache_dir: Path, options: CacheOptions) -> CachedCase
         "dtype": options.dtype,
         "fingerprint": _fingerprint(case),
     }
-    tmp = folder / ".meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, folder / "meta.json")
+    atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
     return _cached_case(folder, meta)
 
 

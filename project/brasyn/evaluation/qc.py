@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from brasyn.io.atomic import atomic_path
+
 LABEL_HEIGHT = 16
 MIN_PANEL = 160  # tiny volumes are upscaled (nearest) to at least this many pixels
 OVERVIEW_PANEL = 128  # overview panels are resized to this many pixels (long side): 219 cases stay light
@@ -195,5 +197,6 @@ def overview(slices: list[CaseSlices]) -> Image.Image:
 def save_png(image: Image.Image, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format="PNG")
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
     return path

@@ -25,6 +25,7 @@ from brasyn.evaluation import qc
 from brasyn.evaluation.dice import region_dice
 from brasyn.evaluation.folder import LabelCase, Problem, check_folder_names, check_prediction_volume, read_labels
 from brasyn.evaluation.ssim import container_ssim, percentile_scores
+from brasyn.io.atomic import atomic_path, atomic_write_text
 from brasyn.io.nifti import load_volume
 
 logger = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ def _csv_value(value: float | None) -> str:
 
 def write_csv(evaluation: Evaluation, path: Path) -> Path:
     """One row per (run, case) with every score column (empty when not computed)."""
-    with open(path, "w", newline="") as handle:
+    with atomic_path(Path(path)) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for run in evaluation.runs:
@@ -291,7 +292,7 @@ def write_csv(evaluation: Evaluation, path: Path) -> Path:
 
 def write_summary(evaluation: Evaluation, path: Path) -> Path:
     payload = {"conventions": CONVENTIONS, "runs": {run.name: run.summary() for run in evaluation.runs}}
-    Path(path).write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(Path(path), json.dumps(payload, indent=2, allow_nan=False) + "\n")
     return path
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +11,7 @@ import nibabel as nib
 import numpy as np
 
 from brasyn.errors import GeometryError, IntensityError, ReadError
+from brasyn.io.atomic import atomic_path
 
 AFFINE_TOLERANCE = 1e-3  # mm; BraTS affines are integer-valued, so this only absorbs float noise
 
@@ -83,16 +82,8 @@ def write_volume(
     image.set_sform(geometry.affine, code=int(geometry.header["sform_code"]) or 1)
     image.set_qform(geometry.affine, code=int(geometry.header["qform_code"]) or 1)
 
-    suffix = ".nii.gz" if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        nib.save(image, tmp_name)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        nib.save(image, tmp)
     return path
 
 

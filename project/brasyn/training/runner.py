@@ -31,6 +31,7 @@ from brasyn.data.slices import (
     split_cases,
 )
 from brasyn.errors import ConfigError
+from brasyn.io.atomic import atomic_write_text
 from brasyn.training.config import TrainingSetup, load_training_setup
 from brasyn.training.loop import check_enough_slices, run_stage
 from brasyn.training.metrics import MetricsLog, validate, validation_indices
@@ -93,8 +94,7 @@ def train(
     with runtime(config.device, config.precision) as rt:
         if rt.is_main:
             output_dir.mkdir(parents=True, exist_ok=True)
-            with open(output_dir / "config.yaml", "w") as handle:
-                yaml.safe_dump(setup.to_dict(), handle, sort_keys=False)
+            atomic_write_text(output_dir / "config.yaml", yaml.safe_dump(setup.to_dict(), sort_keys=False))
         cache_dir = output_dir / (config.data.cache_dir or "cache")
         options = CacheOptions(
             percentile=config.data.percentile,

@@ -9,9 +9,7 @@ torch random state. Both load with `torch.load(weights_only=True)`.
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from brasyn.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 from brasyn.constants import Modality, sources_for
 from brasyn.data.normalization import IntensityModel
 from brasyn.errors import CheckpointError, ConfigError
+from brasyn.io.atomic import atomic_path
 from brasyn.models import Generator
 from brasyn.training.config import TrainingSetup
 
@@ -103,14 +102,8 @@ def resume_path(output_dir: Path, target: Modality) -> Path:
 def save_resume(path: Path, record: dict[str, Any]) -> None:
     """Write the resume record atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save({**record, "format": RESUME_FORMAT, "rng": rng_state()}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_resume(path: Path, target: Modality, setup: TrainingSetup) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +20,7 @@ from tqdm import tqdm
 from brasyn.constants import MODALITIES, SEG_SUFFIX, Modality, image_filename
 from brasyn.data.phantom.generator import PhantomCase, PhantomConfig, generate_case
 from brasyn.errors import ConfigError
+from brasyn.io.atomic import atomic_write_text
 from brasyn.io.nifti import new_geometry, write_volume
 
 logger = logging.getLogger(__name__)
@@ -58,16 +57,7 @@ def assign_missing(n_cases: int, seed: int) -> list[Modality]:
 
 
 def _write_json(data: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_case(folder: Path, name: str, case: PhantomCase, modalities: Iterable[Modality], *, with_seg: bool) -> list[Path]:
