@@ -345,3 +345,24 @@ def test_all_modalities_in_table_order():
     from brasyn.evaluation.report import TABLE_MODALITIES
 
     assert {m for m, _ in TABLE_MODALITIES} == set(MODALITIES)
+
+
+def test_unreadable_ground_truth_skips_only_that_case(tmp_path):
+    cases = dict(list(CASES.items())[:2])
+    labels = make_labels(tmp_path / "labels", cases)
+    pred = make_predictions(tmp_path / "pred", cases)
+    broken = "BraTS-GLI-00001-000"
+    truth = labels / "original_data" / broken / image_filename(broken, "t1n")
+    truth.write_bytes(truth.read_bytes()[:40])  # a truncated gzip stream
+    evaluation = evaluate(pred, labels, baseline_dir=pred)
+    for run in evaluation.runs:
+        first, second = run.cases
+        assert (first.case_id, first.status, first.scores) == (broken, "not scored", {})
+        assert [p.kind for p in first.problems] == ["unreadable-truth"]
+        assert truth.name in first.problems[0].message
+        assert second.status == "ok" and second.scores["ssim_container"] == pytest.approx(1.0)
+    result = CliRunner().invoke(app, ["evaluate", "--pred", str(pred), "--labels", str(labels), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 1, result.output
+    assert "[unreadable-truth]" in result.output
+    rows = list(csv.DictReader((tmp_path / "report" / "cases.csv").read_text().splitlines()))
+    assert [(r["case"], r["status"]) for r in rows] == [(broken, "not scored"), ("BraTS-GLI-00002-000", "ok")]

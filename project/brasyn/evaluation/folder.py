@@ -31,7 +31,7 @@ class Problem(NamedTuple):
     """One defect of a prediction folder or file. `case_id` is "" for entries that match no case."""
 
     case_id: str
-    kind: str  # missing | subfolder | wrong-suffix | wrong-extension | stray | unreadable | shape | affine | background | non-finite | missing-seg
+    kind: str  # missing | subfolder | wrong-suffix | wrong-extension | stray | unreadable | shape | affine | background | non-finite | missing-seg | unreadable-truth
     path: str  # file name (relative to the checked folder)
     message: str
 

@@ -212,7 +212,16 @@ def evaluate(
     slices: list[qc.CaseSlices] = []
     written: list[Path] = []
     for label in tqdm(labels, desc="evaluate", unit="case", disable=not progress if progress is not None else None):
-        gt = load_case(label.case, with_seg=label.case.seg is not None)
+        try:
+            gt = load_case(label.case, with_seg=label.case.seg is not None)
+        except InputError as exc:  # one broken ground-truth case must not stop the others
+            logger.error("%s: ground truth unreadable, case not scored: %s", label.case_id, exc)
+            for name, _, _ in runs_in:
+                problems = [Problem(label.case_id, "unreadable-truth", label.case.folder.name, f"ground truth unreadable: {exc}")]
+                if label.case_id not in found[name]:
+                    problems.append(Problem(label.case_id, "missing", label.prediction_name, f"{label.case_id}: prediction {label.prediction_name} not found"))
+                results[name].cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=problems))
+            continue
         truth = gt.images[label.missing]
         sources = [gt.images[m] for m in label.sources]
         brain = np.zeros(truth.shape, dtype=bool)
