@@ -528,3 +528,25 @@ def test_engine_is_model_kind_agnostic_polynomial_checkpoint(tmp_path, caplog):
     pred, _ = load_volume(tmp_path / "out" / "case-p-t2f.nii.gz")
     reference = copy_predictor(T2F, k=0).predict({m: load_volume(data / "case-p" / f"case-p-{m}.nii.gz")[0] for m in sources_for(T2F)})
     np.testing.assert_allclose(pred, np.rint(reference.image), atol=1.0)
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"model_config": {"image_size": 64, "base_channels": "lots"}}, "base_channels: expected int"),
+        ({"normalization": {"percentile": "high"}}, "cannot build the model: ValueError"),  # not a BrasynError
+    ],
+)
+def test_malformed_checkpoint_fails_only_its_target(tmp_path, cohort, change, reason):
+    from brasyn.checkpoint import load_checkpoint, save_checkpoint
+
+    data, missing = cohort
+    weights = make_weights(tmp_path / "weights")
+    path = weights / checkpoint_filename(T2F)
+    save_checkpoint(path, {**load_checkpoint(path), **change})
+    summary = synthesize_folder(data, tmp_path / "out", weights)
+    failed = {r.case_id: r.reason for r in summary.failed}
+    assert set(failed) == {c for c, t in missing.items() if t == T2F} and failed
+    for text in failed.values():
+        assert reason in text and str(path) in text and "\n" not in text
+    assert {r.case_id for r in summary.done} == {c for c, t in missing.items() if t != T2F}

@@ -23,7 +23,7 @@ import numpy as np
 from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import Modality, image_filename, sources_for
 from brasyn.data.cases import Case, CaseStatus, CaseVolumes, discover_cases, load_case
-from brasyn.errors import BrasynError, InputError
+from brasyn.errors import BrasynError, CheckpointError, InputError
 from brasyn.inference.predictor import Prediction, Predictor
 from brasyn.inference.settings import InferenceSettings
 from brasyn.io.nifti import write_volume
@@ -181,9 +181,18 @@ def load_predictors(
             predictors[target] = Predictor.from_checkpoint(path, target=target, settings=settings)
             logger.info("loaded %s model %s (%s, batch %d)", target, path, predictors[target].device, settings.batch_size)
         except BrasynError as exc:
-            problems[target] = str(exc)
-            logger.error("cannot use the %s model: %s", target, exc)
+            problems[target] = str(exc) if path.name in str(exc) else f"{path}: {exc}"
+            logger.error("cannot use the %s model: %s", target, problems[target])
+        except Exception as exc:  # a malformed checkpoint (TypeError, KeyError, ...) fails only its target's cases
+            error = CheckpointError(f"{path}: cannot build the model: {_one_line(exc)}")
+            problems[target] = str(error)
+            logger.error("cannot use the %s model: %s", target, error, exc_info=logger.isEnabledFor(logging.DEBUG))
     return predictors, problems
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _read(job: _Job) -> CaseVolumes:
