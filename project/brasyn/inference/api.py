@@ -61,6 +61,11 @@ def synthesize(
     output_file.parent.mkdir(parents=True, exist_ok=True)
     write_volume(prediction.image, output_file, volumes.geometry, dtype=np.int16)
     if segmentation_file is not None and prediction.segmentation is not None:
-        write_volume(prediction.segmentation, Path(segmentation_file), volumes.geometry, dtype=np.uint8)
+        try:
+            Path(segmentation_file).parent.mkdir(parents=True, exist_ok=True)
+            write_volume(prediction.segmentation, Path(segmentation_file), volumes.geometry, dtype=np.uint8)
+        except BaseException:
+            output_file.unlink(missing_ok=True)  # as in synthesize_folder: a failed case has no output
+            raise
     logger.info("%s: %s synthesized -> %s", case_id, target, output_file)
     return output_file
