@@ -24,7 +24,8 @@ if (HERE / "brasyn").is_dir() and str(HERE) not in sys.path:
 
 import typer  # noqa: E402
 
-from brasyn.errors import BrasynError, ConfigError  # noqa: E402
+from brasyn.cli_support import configure_logging, run_app  # noqa: E402
+from brasyn.errors import ConfigError  # noqa: E402
 
 logger = logging.getLogger("brasyn.mlcube")
 
@@ -116,31 +117,9 @@ def hotfix() -> None:
     """No-op (MLCube templates call it; it also keeps `infer` an explicit sub-command)."""
 
 
-def configure_logging() -> None:
-    """One INFO line per case on stderr (brasyn.cli's format, without importing every sub-command)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr, force=True
-    )
-
-
 def main() -> None:
     configure_logging()
-    try:
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
-    except BrasynError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    run_app(app)
 
 
 if __name__ == "__main__":

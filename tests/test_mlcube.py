@@ -252,6 +252,41 @@ def test_entrypoint_errors_are_one_line(tmp_path, weights):
     assert not (tmp_path / "o").exists()
 
 
+def test_entrypoint_usage_errors_are_shown_without_traceback(tmp_path):
+    result = run_entrypoint(["infer", "--bogus=1"], tmp_path)
+    assert result.returncode == 2
+    assert "No such option: --bogus" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_app_maps_errors_to_exit_statuses(monkeypatch, capsys):
+    import typer
+
+    from brasyn.cli_support import run_app
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @app.command()
+    def go(what: str) -> None:
+        if what == "brasyn":
+            raise ConfigError("a.yaml: bad key")
+        if what == "exit":
+            raise typer.Exit(3)
+        raise KeyError(what)
+
+    def status(*argv: str) -> int | None:
+        monkeypatch.setattr(sys, "argv", ["prog", *argv])
+        with pytest.raises(SystemExit) as info:
+            run_app(app)
+        return info.value.code
+
+    assert status("brasyn") == 1 and capsys.readouterr().err == "error: a.yaml: bad key\n"
+    assert status("exit") == 3
+    assert status("brasyn", "extra") == 2 and "Got unexpected extra argument" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["prog", "other"])
+    with pytest.raises(KeyError):  # unexpected errors keep their traceback
+        run_app(app)
+
+
 def test_entrypoint_missing_parameters_file_and_hotfix(tmp_path):
     spec = importlib.util.spec_from_file_location("brasyn_mlcube_entry_hotfix", ENTRYPOINT)
     module = importlib.util.module_from_spec(spec)
