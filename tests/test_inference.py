@@ -563,3 +563,22 @@ def test_malformed_checkpoint_fails_only_its_target(tmp_path, cohort, change, re
     for text in failed.values():
         assert reason in text and str(path) in text and "\n" not in text
     assert {r.case_id for r in summary.done} == {c for c, t in missing.items() if t != T2F}
+
+
+def test_cli_infer_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
+    import brasyn.inference
+    from brasyn.cli import app
+    from brasyn.inference.engine import InferenceSummary
+
+    seen = []
+
+    def fake(data, output, weights, *, settings):
+        seen.append(settings)
+        return InferenceSummary((), Path(output))
+
+    monkeypatch.setattr(brasyn.inference, "synthesize_folder", fake)
+    assert CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o")]).exit_code == 0
+    assert CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o"), "--batch-size", "3", "--device", "cpu"]).exit_code == 0
+    defaults = InferenceSettings()
+    assert (seen[0].batch_size, seen[0].device, seen[0].precision) == (defaults.batch_size, defaults.device, defaults.precision)
+    assert (seen[1].batch_size, seen[1].device, seen[1].precision) == (3, "cpu", defaults.precision)

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import typer
 
+from brasyn.inference.settings import InferenceSettings
+
+DEFAULTS = InferenceSettings()  # the one source of the options' defaults (options left out stay None)
+
 
 def register(app: typer.Typer) -> None:
     app.command("infer")(infer)
@@ -17,9 +21,13 @@ def infer(
     weights: Path | None = typer.Option(
         None, "--weights", help="Folder holding brasyn_{t1n,t1c,t2w,t2f}.pt [default: $BRASYN_WEIGHTS or workspace/additional_files]."
     ),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Axial slices per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    precision: str = typer.Option("auto", "--precision", help="Autocast on CUDA: auto, fp32, bf16 or fp16."),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", min=1, show_default=str(DEFAULTS.batch_size), help="Axial slices per forward pass."
+    ),
+    device: str | None = typer.Option(None, "--device", show_default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N."),
+    precision: str | None = typer.Option(
+        None, "--precision", show_default=DEFAULTS.precision, help="Autocast on CUDA: auto, fp32, bf16 or fp16."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing predictions (default: skip those cases)."),
     seg_output: Path | None = typer.Option(
         None, "--seg-output", help="Also write the tumour map {case}-seg.nii.gz (labels 0-3) into this separate folder."
@@ -27,9 +35,9 @@ def infer(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Synthesize each case's missing modality; exit status 1 if any case failed."""
-    from brasyn.inference import InferenceSettings, synthesize_folder
+    from brasyn.inference import synthesize_folder
 
-    settings = InferenceSettings(
+    settings = DEFAULTS.with_overrides(
         batch_size=batch_size,
         device=device,
         precision=precision,
