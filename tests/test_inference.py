@@ -244,7 +244,10 @@ def _write_bad_cohort(data: Path) -> dict[str, str]:
     nan[3, 3, 3] = np.nan
     write_volume(nan, folder / "case-nan-t1n.nii.gz", new_geometry(COHORT_SHAPE, BRATS_AFFINE), dtype=np.float32)
     (data / "case-empty").mkdir()
+    write_case(data, "case-twice", three, shape=COHORT_SHAPE)
+    write_case(data, "case-twice", (Modality.T1N,), shape=COHORT_SHAPE, extension=".nii")
     return {
+        "case-twice": "found t1n twice",
         "case-two-missing": "expected 3 of",
         "case-corrupt": "cannot read",
         "case-shape": "shape",
@@ -271,7 +274,7 @@ def test_every_bad_input_fails_alone_with_its_reason(weights, tmp_path, caplog):
     assert tree(data) == before
     assert not summary.ok
     text = summary.format()
-    assert text.splitlines()[0] == "1 done, 0 skipped, 6 failed (7 cases)"
+    assert text.splitlines()[0] == "1 done, 0 skipped, 7 failed (8 cases)"
     assert all(f"FAILED  {c}:" in text for c in expected)
 
 

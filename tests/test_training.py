@@ -79,7 +79,8 @@ def test_demo_preset_is_a_small_model():
     setup = load_training_setup("demo")
     assert setup.model.image_size == 256 and setup.model.base_channels <= 16
     assert setup.model.fusion_reduction == 256 and setup.training.compact_checkpoints
-    assert setup.training.stage2.max_steps is not None and setup.training.stage2.max_steps <= 500
+    # bounded so that `make checkpoints` trains all four targets on 2 CPU cores in well under an hour
+    assert setup.training.stage2.max_steps is not None and setup.training.stage2.max_steps <= 1000
 
 
 def test_mapping_overrides_a_preset_key_by_key():
