@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+BRASYN := $(VENV)/bin/brasyn
 NILEARN_VERSION ?= 0.14.1
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test lint demo bench clean mlcube-venv docker-build mlcube-run
+.PHONY: install test lint demo bench checkpoints clean mlcube-venv docker-build mlcube-run
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,33 @@ docker-build:
 mlcube-run: mlcube-venv
 	$(MLCUBE_VENV)/bin/mlcube run --mlcube=mlcube --task=infer --platform=docker -Pdocker.build_strategy=auto \
 		$(if $(filter 0,$(GPUS)),-Pplatform.accelerator_count=0) $(if $(DATA),data_path=$(abspath $(DATA))) $(if $(OUT),output_path=$(abspath $(OUT)))
+
+# The main job on the bundled defaults: a synthetic challenge-style validation cohort -> `infer`
+# through the MLCube entrypoint with the bundled checkpoints -> BraSyn scores (model and the
+# non-neural baseline side by side), Dice of the segmentation decoder, and QC pictures.
+DEMO ?= demo
+DEMO_CASES ?= 8
+demo: install
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BRASYN) phantom validation $(DEMO)/data $(DEMO)/labels --cases $(DEMO_CASES) --seed 2024 --no-progress
+	printf 'infer:\n  write_segmentation: true\n  segmentation_path: %s\n' "$(abspath $(DEMO))/segmentations" > $(DEMO)/parameters.yaml
+	$(PY) project/mlcube.py infer --data_path=$(DEMO)/data --output_path=$(DEMO)/predictions \
+		--parameters_file=$(DEMO)/parameters.yaml --weights=workspace/additional_files
+	$(BRASYN) infer $(DEMO)/data $(DEMO)/baseline --weights workspace/baseline --no-progress
+	$(BRASYN) evaluate --pred $(DEMO)/predictions --labels $(DEMO)/labels --seg $(DEMO)/segmentations \
+		--baseline $(DEMO)/baseline --out $(DEMO)/report
+	@echo "Pictures: $(DEMO)/report/overview.png and $(DEMO)/report/qc/<case>.png; scores: $(DEMO)/report/cases.csv, summary.json"
+
+# The bundled demo checkpoints (workspace/additional_files) and the reference baseline
+# (workspace/baseline): a 16-case synthetic training cohort, the `demo` preset for all four targets
+# (about 25 min on 2 CPU cores), then the polynomial baseline fitted on the same cohort.
+CKPT_RUN ?= runs/demo-checkpoints
+checkpoints: install
+	$(BRASYN) phantom train $(CKPT_RUN)/cohort --cases 16 --seed 1 --no-progress
+	$(BRASYN) train $(CKPT_RUN)/cohort $(CKPT_RUN)/train --config demo --target all
+	cp $(CKPT_RUN)/train/brasyn_*.pt $(CKPT_RUN)/train/config.yaml workspace/additional_files/
+	mkdir -p workspace/additional_files/metrics && cp $(CKPT_RUN)/train/metrics_*.csv workspace/additional_files/metrics/
+	$(BRASYN) baseline fit $(CKPT_RUN)/cohort workspace/baseline
 
 clean:
 	rm -rf $(VENV) $(MLCUBE_VENV) demo runs .pytest_cache

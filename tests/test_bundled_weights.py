@@ -1,0 +1,51 @@
+"""The weights shipped in workspace/: they load safely, are small, and synthesize a plausible volume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brasyn.checkpoint import checkpoint_filename, load_checkpoint
+from brasyn.constants import MODALITIES, Modality, sources_for
+from brasyn.data.phantom import PhantomConfig, generate_case
+from brasyn.inference import Predictor
+
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace"
+MAX_BYTES = 5 * 1024 * 1024  # per checkpoint: the demo models are stored compact (float16)
+
+
+@pytest.mark.parametrize("folder,kind", [("additional_files", "plave"), ("baseline", "polynomial")])
+@pytest.mark.parametrize("target", MODALITIES)
+def test_bundled_checkpoint_loads_with_its_record(folder, kind, target):
+    path = WORKSPACE / folder / checkpoint_filename(target)
+    assert path.stat().st_size < MAX_BYTES
+    checkpoint = load_checkpoint(path, target=target)  # weights_only=True inside
+    assert checkpoint["kind"] == kind
+    assert checkpoint["intensity_model"]["n_cases"] >= 10
+    assert checkpoint["data_summary"], "the training data must be recorded beside the weights"
+
+
+@pytest.fixture(scope="module")
+def unseen_case():
+    """A full-size synthetic case from a seed the bundled models never saw."""
+    return generate_case(0, seed=99, config=PhantomConfig())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", [Modality.T1C, Modality.T2F])
+def test_bundled_model_synthesizes_a_plausible_volume(target, unseen_case):
+    case = unseen_case
+    sources = {m: case.images[m].astype(np.float32) for m in sources_for(target)}
+    predictor = Predictor.from_checkpoint(WORKSPACE / "additional_files" / checkpoint_filename(target), target=target)
+    prediction = predictor.predict(sources)
+    brain = case.images[target] > 0
+    assert prediction.image.shape == (240, 240, 155)
+    assert np.isfinite(prediction.image).all()
+    assert (prediction.image[~brain] == 0).all()
+    truth = case.images[target][brain].astype(np.float64)
+    synth = prediction.image[brain].astype(np.float64)
+    # a trained model follows the truth's anatomy and lands near its scanner scale
+    assert np.corrcoef(truth, synth)[0, 1] > 0.5
+    assert 0.5 < np.median(synth) / np.median(truth) < 2.0
