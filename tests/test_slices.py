@@ -234,3 +234,14 @@ def test_parallel_cache_build_matches_serial(cohort, tmp_path):
     ]
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a.images(), b.images())
+
+
+def test_dataset_keeps_a_bounded_number_of_cases_open(cohort, tmp_path, monkeypatch):
+    monkeypatch.setattr(slices_module, "OPEN_CASES", 2)
+    cached = build_slice_cache(discover_cases(cohort), tmp_path / "cache")
+    assert len(cached) >= 3
+    dataset = slices_module.SliceDataset(cached, Modality.T2F, 64)
+    first_of = {dataset.index[i][0]: i for i in reversed(range(len(dataset)))}
+    for k in (0, 1, 2, 0):
+        dataset[first_of[k]]
+    assert list(dataset._arrays) == [2, 0]  # case 1, the least recently used, was closed

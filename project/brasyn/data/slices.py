@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 CACHE_VERSION = 1
 CACHE_DTYPES = ("float16", "float32")
 MAX_LABEL = 3
+OPEN_CASES = 64  # memory-mapped cases a SliceDataset keeps open (LRU)
 """Largest segmentation label (BraTS 2023: 1 NCR, 2 ED, 3 ET). Older BraTS label ET as 4: mapped to 3."""
 
 
@@ -263,19 +265,25 @@ class SliceDataset(Dataset):
         self.channels = [MODALITIES.index(m) for m in (*sources_for(self.target), self.target)]
         self.pads = [PadRecord.for_shape(c.shape[0], c.shape[1], self.image_size) for c in self.cases]
         self.index = [(k, j) for k, case in enumerate(self.cases) for j in range(case.n_slices)]
-        self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._arrays: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def __getstate__(self) -> dict[str, Any]:  # memory maps are reopened in each worker process
         state = dict(self.__dict__)
-        state["_arrays"] = {}
+        state["_arrays"] = OrderedDict()
         return state
 
     def __len__(self) -> int:
         return len(self.index)
 
     def _case_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if k not in self._arrays:
+        """The case's memory maps; the `OPEN_CASES` most recently used stay open (each map holds a
+        file descriptor: caching all of BraTS would exceed the usual limit of 1024)."""
+        if k in self._arrays:
+            self._arrays.move_to_end(k)
+        else:
             self._arrays[k] = (self.cases[k].images(), self.cases[k].seg())
+            if len(self._arrays) > OPEN_CASES:
+                self._arrays.popitem(last=False)
         return self._arrays[k]
 
     def locate(self, i: int) -> tuple[str, int, PadRecord]:
