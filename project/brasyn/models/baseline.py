@@ -56,7 +56,11 @@ def design_matrix(sources: np.ndarray, exponents: tuple[tuple[int, ...], ...]) -
 def fit_coefficients(sources: np.ndarray, target: np.ndarray, degree: int, *, ridge: float = 1e-6) -> np.ndarray:
     """Least-squares coefficients (T,) of the degree-`degree` polynomial mapping sources (N, 3) to
     target (N,); `ridge` (relative to N) keeps the normal equations well posed on degenerate data."""
-    phi = design_matrix(sources, monomial_exponents(degree, sources.shape[1]))
+    return solve_least_squares(design_matrix(sources, monomial_exponents(degree, sources.shape[1])), target, ridge=ridge)
+
+
+def solve_least_squares(phi: np.ndarray, target: np.ndarray, *, ridge: float = 1e-6) -> np.ndarray:
+    """argmin_c |phi c - target|² + ridge·N·|c|² for a design matrix phi (N, T)."""
     gram = phi.T @ phi + ridge * len(phi) * np.eye(phi.shape[1])
     return np.linalg.solve(gram, phi.T @ np.asarray(target, dtype=np.float64))
 
@@ -82,6 +86,7 @@ class PolynomialBaseline(nn.Module):
         super().__init__()
         self.config = config
         exponents = monomial_exponents(config.degree)
+        self._exponents = exponents  # plain tuples for forward (the buffer would sync a GPU on .tolist())
         self.register_buffer("exponents", torch.tensor(exponents, dtype=torch.int64))  # (T, 3)
         self.register_buffer("coefficients", torch.zeros(len(exponents), dtype=torch.float32))  # (T,)
 
@@ -102,7 +107,7 @@ class PolynomialBaseline(nn.Module):
             for _ in range(self.config.degree):
                 powers[c].append(powers[c][-1] * x[:, c])
         image = torch.zeros_like(x[:, 0])  # (B, H, W)
-        for coefficient, exponent in zip(self.coefficients, self.exponents.tolist(), strict=True):
+        for coefficient, exponent in zip(self.coefficients, self._exponents, strict=True):
             term = powers[0][exponent[0]] * powers[1][exponent[1]] * powers[2][exponent[2]]
             image = image + coefficient * term
         background = (x <= BACKGROUND_LEVEL + BACKGROUND_TOLERANCE).all(dim=1)  # (B, H, W)
@@ -196,8 +201,9 @@ def fit_baselines(
         sources = sources_for(target)
         x = data[:, [column[m] for m in sources]]
         y = data[:, column[target]].astype(np.float64)
-        coefficients = fit_coefficients(x, y, config.degree, ridge=config.ridge)
-        fitted = np.clip(design_matrix(x, monomial_exponents(config.degree)) @ coefficients, -1.0, 1.0)
+        phi = design_matrix(x, monomial_exponents(config.degree))  # (N, T), built once
+        coefficients = solve_least_squares(phi, y, ridge=config.ridge)
+        fitted = np.clip(phi @ coefficients, -1.0, 1.0)
         rmse = float(np.sqrt(np.mean((fitted - y) ** 2)))
         r2 = float(1.0 - np.sum((fitted - y) ** 2) / max(np.sum((y - y.mean()) ** 2), 1e-12))
         model = PolynomialBaseline.from_config(model_config)
