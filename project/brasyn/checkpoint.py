@@ -40,6 +40,36 @@ def checkpoint_filename(target: Modality | str) -> str:
     return f"brasyn_{Modality(target).value}.pt"
 
 
+def make_payload(
+    *,
+    kind: str,
+    target: Modality,
+    model: nn.Module,
+    model_config: dict[str, Any],
+    intensity_model: dict[str, Any],
+    percentile: float,
+    training_config: dict[str, Any],
+    data_summary: dict[str, Any],
+    metrics: dict[str, Any],
+    code_version: str = __version__,
+) -> dict[str, Any]:
+    """The checkpoint dict (schema above) of a trained `model`, its weights copied to the CPU."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "kind": kind,
+        "target": Modality(target).value,
+        "sources": [m.value for m in sources_for(Modality(target))],
+        "model_config": dict(model_config),
+        "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+        "intensity_model": intensity_model,
+        "normalization": {"percentile": float(percentile)},
+        "training_config": training_config,
+        "data_summary": data_summary,
+        "metrics": metrics,
+        "code_version": code_version,
+    }
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any], *, compact: bool = False) -> Path:
     """Write `payload` atomically; `compact` stores floating-point weights as float16 (half the size)."""
     missing = [k for k in REQUIRED_KEYS if k not in payload]

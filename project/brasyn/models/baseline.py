@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from brasyn.checkpoint import CHECKPOINT_FORMAT
+from brasyn.checkpoint import make_payload
 from brasyn.config import from_dict, to_dict
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.data.cases import CaseStatus, discover_cases, load_case
@@ -210,19 +210,17 @@ def fit_baselines(
         model.coefficients.copy_(torch.from_numpy(coefficients.astype(np.float32)))
         intensity = IntensityModel.fit(target, sources, scales, percentile=config.percentile)
         logger.info("baseline %s: %d cases, %d voxels, RMSE %.4f, R² %.3f", target, len(used), len(data), rmse, r2)
-        checkpoints[target] = {
-            "format": CHECKPOINT_FORMAT,
-            "kind": "polynomial",
-            "target": target.value,
-            "sources": [m.value for m in sources],
-            "model_config": dict(model_config),
-            "state_dict": {k: v.clone() for k, v in model.state_dict().items()},
-            "intensity_model": intensity.to_dict(),
-            "normalization": {"percentile": config.percentile},
-            "training_config": to_dict(config),
-            "data_summary": {"data_path": str(data_path), "cases": len(used), "voxels": int(len(data)), "case_ids": used},
-            "metrics": {"train_rmse": rmse, "train_r2": r2, "intensity_residual_std": intensity.residual_std},
-        }
+        checkpoints[target] = make_payload(
+            kind="polynomial",
+            target=target,
+            model=model,
+            model_config=model_config,
+            intensity_model=intensity.to_dict(),
+            percentile=config.percentile,
+            training_config=to_dict(config),
+            data_summary={"data_path": str(data_path), "cases": len(used), "voxels": int(len(data)), "case_ids": used},
+            metrics={"train_rmse": rmse, "train_r2": r2, "intensity_residual_std": intensity.residual_std},
+        )
     return checkpoints
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from brasyn import __version__
-from brasyn.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
-from brasyn.constants import Modality, sources_for
+from brasyn.checkpoint import make_payload, save_checkpoint
+from brasyn.constants import Modality
 from brasyn.data.normalization import IntensityModel
 from brasyn.errors import CheckpointError, ConfigError
 from brasyn.io.atomic import atomic_path
@@ -45,11 +45,6 @@ def code_version() -> str:
     return f"{__version__}+g{commit}" if commit else __version__
 
 
-def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached CPU copy of `module`'s state dict."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-
 def checkpoint_payload(
     *,
     target: Modality,
@@ -60,20 +55,18 @@ def checkpoint_payload(
     metrics: dict[str, Any],
 ) -> dict[str, Any]:
     """The checkpoint dict of `brasyn.checkpoint` for a trained generator."""
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "kind": "plave",
-        "target": target.value,
-        "sources": [m.value for m in sources_for(target)],
-        "model_config": setup.model.to_dict(),
-        "state_dict": cpu_state(generator),
-        "intensity_model": intensity_model.to_dict(),
-        "normalization": {"percentile": float(setup.training.data.percentile)},
-        "training_config": setup.to_dict()["training"],
-        "data_summary": data_summary,
-        "metrics": metrics,
-        "code_version": code_version(),
-    }
+    return make_payload(
+        kind="plave",
+        target=target,
+        model=generator,
+        model_config=setup.model.to_dict(),
+        intensity_model=intensity_model.to_dict(),
+        percentile=setup.training.data.percentile,
+        training_config=setup.to_dict()["training"],
+        data_summary=data_summary,
+        metrics=metrics,
+        code_version=code_version(),
+    )
 
 
 def write_checkpoint(path: Path, payload: dict[str, Any], *, compact: bool) -> Path:
