@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from brasyn.constants import Modality, sources_for
-from brasyn.data.normalization import IntensityModel, brain_mask, denormalize, normalize, robust_scale
+from brasyn.data.normalization import IntensityModel, brain_mask, case_scales, denormalize, normalize, robust_scale
 from brasyn.errors import IntensityError
 
 
@@ -58,3 +58,15 @@ def test_intensity_model_with_few_cases_keeps_the_ratio_to_the_geometric_mean():
     assert model.predict_scale(scales[0]) == pytest.approx(300.0)
     doubled = {m: 2 * v for m, v in scales[0].items()}
     assert model.predict_scale(doubled) == pytest.approx(600.0)
+
+
+def test_case_scales_share_one_mask_and_name_the_failing_modality():
+    t1n = np.zeros((4, 4), np.float32)
+    t1n[:2] = np.arange(1, 9).reshape(2, 4)
+    t2w = np.zeros((4, 4), np.float32)
+    t2w[:2, :2] = 5.0  # smaller support: the mask is the union
+    mask, scales = case_scales({Modality.T1N: t1n, Modality.T2W: t2w}, 50.0, name="c1")
+    assert mask.sum() == 8
+    assert scales == {Modality.T1N: pytest.approx(4.5), Modality.T2W: pytest.approx(5.0)}
+    with pytest.raises(IntensityError, match="c1: t2f: expected brain voxels above 0"):
+        case_scales({Modality.T1N: t1n, Modality.T2F: np.zeros((4, 4))}, name="c1")

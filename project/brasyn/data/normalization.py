@@ -40,6 +40,15 @@ def robust_scale(volume: np.ndarray, mask: np.ndarray, percentile: float = DEFAU
     return scale
 
 
+def case_scales(
+    volumes: dict[Modality, np.ndarray], percentile: float = DEFAULT_PERCENTILE, *, name: str = ""
+) -> tuple[np.ndarray, dict[Modality, float]]:
+    """The shared brain mask of a case's volumes and each volume's robust scale inside it."""
+    mask = brain_mask(list(volumes.values()))
+    scales = {m: robust_scale(v, mask, percentile, name=f"{name}: {m}" if name else str(m)) for m, v in volumes.items()}
+    return mask, scales
+
+
 def normalize(volume: np.ndarray, scale: float) -> np.ndarray:
     """Scanner units → [-1, 1]: clip(volume / scale, 0, 1) · 2 − 1 (float32)."""
     return (np.clip(volume / np.float32(scale), 0.0, 1.0) * 2.0 - 1.0).astype(np.float32)

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.data.cases import Case, load_case
-from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, brain_mask, normalize, robust_scale
+from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, case_scales, normalize
 from brasyn.data.slicing import BACKGROUND, PadRecord
 from brasyn.errors import InputError
 from brasyn.io.atomic import atomic_path, atomic_write_text
@@ -144,9 +144,7 @@ def cache_case(case: Case, cache_dir: Path, options: CacheOptions) -> CachedCase
         return _cached_case(folder, meta)
 
     volumes = load_case(case, modalities=MODALITIES, with_seg=True)
-    images = [volumes.images[m] for m in MODALITIES]
-    mask = brain_mask(images)
-    scales = {m: robust_scale(volumes.images[m], mask, options.percentile, name=f"{case.case_id}: {m}") for m in MODALITIES}
+    mask, scales = case_scales({m: volumes.images[m] for m in MODALITIES}, options.percentile, name=case.case_id)
     seg = np.where(volumes.seg == 4, MAX_LABEL, volumes.seg).astype(np.uint8)  # (H, W, D)
     if seg.max(initial=0) > MAX_LABEL:
         raise InputError(

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from brasyn.constants import REGIONS, SEG_SUFFIX, Modality, image_filename
 from brasyn.data.cases import load_case
+from brasyn.data.normalization import brain_mask
 from brasyn.errors import InputError
 from brasyn.evaluation import qc
 from brasyn.evaluation.dice import region_dice
@@ -224,9 +225,7 @@ def evaluate(
             continue
         truth = gt.images[label.missing]
         sources = [gt.images[m] for m in label.sources]
-        brain = np.zeros(truth.shape, dtype=bool)
-        for image in gt.images.values():
-            brain |= image != 0
+        brain = brain_mask(list(gt.images.values()))
         model_prediction = None
         for name, _, run_seg_dir in runs_in:
             run = results[name]

@@ -27,7 +27,7 @@ from brasyn.checkpoint import make_payload
 from brasyn.config import from_dict, to_dict
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.data.cases import CaseStatus, discover_cases, load_case
-from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, brain_mask, normalize, robust_scale
+from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, case_scales, normalize
 from brasyn.errors import InputError, IntensityError
 from brasyn.models.generator import GeneratorOutput
 
@@ -144,9 +144,7 @@ class BaselineFitConfig:
 
 def _sample_case(volumes: dict[Modality, np.ndarray], seg: np.ndarray | None, config: BaselineFitConfig, rng: np.random.Generator, name: str) -> tuple[np.ndarray, dict[Modality, float]]:
     """Normalise one complete case and sample brain voxels → (n, 4) values in MODALITIES order, scales."""
-    images = [volumes[m] for m in MODALITIES]
-    mask = brain_mask(images)
-    scales = {m: robust_scale(volumes[m], mask, config.percentile, name=f"{name}: {m}") for m in MODALITIES}
+    mask, scales = case_scales({m: volumes[m] for m in MODALITIES}, config.percentile, name=name)
     brain = np.flatnonzero(mask)
     wanted = min(config.voxels_per_case, brain.size)
     chosen = np.empty(0, dtype=np.int64)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from brasyn.data.slices import SliceDataset
 from brasyn.errors import InputError
-from brasyn.training.runtime import Runtime
+from brasyn.training.runtime import Runtime, seed_everything
 from brasyn.training.trainers import Batch
 
 logger = logging.getLogger(__name__)
@@ -52,13 +52,7 @@ def check_enough_slices(n_slices: int, batch_size: int, world_size: int, what: s
 
 
 def _seed_worker(worker_id: int) -> None:
-    import random
-
-    import numpy as np
-
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
+    seed_everything(torch.initial_seed() % 2**32)
 
 
 def run_stage(
