@@ -191,21 +191,10 @@ def _train_target(
             if record["stage2"] is None:
                 set_rng_state(record["rng"])
         if record["stage2"] is None and start1 < total1:
-
-            def end_of_stage1_epoch(row: dict[str, Any]) -> None:
-                if rt.is_main:  # only rank 0 reports
-                    row.update(validate(stage1.predict, val_ds, val_idx, device=rt.device, use_sources=False))
-                record["stage1"] = {"step": row["step"], "total": total1, "state": stage1.state_dict(), "metrics": row}
-                if rt.is_main:
-                    metrics.write(row)
-                    save_resume(rpath, record)
-                    logger.info("%s stage 1 epoch %d: %s", target, row["epoch"], _summary(row))
-
-            def save_stage1(step: int) -> None:
-                metrics_so_far = (record["stage1"] or {}).get("metrics", {})
-                record["stage1"] = {"step": step, "total": total1, "state": stage1.state_dict(), "metrics": metrics_so_far}
-                if rt.is_main:
-                    save_resume(rpath, record)
+            end_of_stage1_epoch, save_stage1 = _stage_hooks(
+                "stage1", f"{target} stage 1", stage1, total1, record, rpath, metrics, rt,
+                lambda: validate(stage1.predict, val_ds, val_idx, device=rt.device, use_sources=False),
+            )
 
             run_stage(
                 stage1, train_ds, rt=rt, batch_size=s1.batch_size, total=total1, start_step=start1, seed=config.seed,
@@ -222,20 +211,10 @@ def _train_target(
             start2 = record["stage2"]["step"]
             set_rng_state(record["rng"])
 
-        def end_of_stage2_epoch(row: dict[str, Any]) -> None:
-            if rt.is_main:  # only rank 0 reports
-                row.update(validate(stage2.predict, val_ds, val_idx, device=rt.device))
-            record["stage2"] = {"step": row["step"], "total": total2, "state": stage2.state_dict(), "metrics": row}
-            if rt.is_main:
-                metrics.write(row)
-                save_resume(rpath, record)
-                logger.info("%s stage 2 epoch %d: %s", target, row["epoch"], _summary(row))
-
-        def save_stage2(step: int) -> None:
-            metrics_so_far = (record["stage2"] or {}).get("metrics", {})
-            record["stage2"] = {"step": step, "total": total2, "state": stage2.state_dict(), "metrics": metrics_so_far}
-            if rt.is_main:
-                save_resume(rpath, record)
+        end_of_stage2_epoch, save_stage2 = _stage_hooks(
+            "stage2", f"{target} stage 2", stage2, total2, record, rpath, metrics, rt,
+            lambda: validate(stage2.predict, val_ds, val_idx, device=rt.device),
+        )
 
         if start2 < total2:
             run_stage(
@@ -262,6 +241,28 @@ def _train_target(
         if metrics is not None:
             metrics.close()
     return ckpt_path
+
+
+def _stage_hooks(key, label, trainer, total, record, rpath, metrics, rt, validate_epoch):
+    """The epoch-end and periodic-save callbacks of one stage: both store the trainer's state in
+    `record[key]` and write the resume file; the epoch end also validates and logs (rank 0)."""
+
+    def on_epoch_end(row: dict[str, Any]) -> None:
+        if rt.is_main:  # only rank 0 reports
+            row.update(validate_epoch())
+        record[key] = {"step": row["step"], "total": total, "state": trainer.state_dict(), "metrics": row}
+        if rt.is_main:
+            metrics.write(row)
+            save_resume(rpath, record)
+            logger.info("%s epoch %d: %s", label, row["epoch"], _summary(row))
+
+    def on_save(step: int) -> None:
+        metrics_so_far = (record[key] or {}).get("metrics", {})
+        record[key] = {"step": step, "total": total, "state": trainer.state_dict(), "metrics": metrics_so_far}
+        if rt.is_main:
+            save_resume(rpath, record)
+
+    return on_epoch_end, on_save
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
