@@ -12,7 +12,7 @@ from conftest import write_case
 
 from brasyn.checkpoint import CHECKPOINT_FORMAT, checkpoint_filename, save_checkpoint
 from brasyn.constants import MODALITIES, Modality, image_filename, sources_for
-from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel
+from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, Normalization
 from brasyn.io.nifti import load_volume
 
 COHORT_SHAPE = (48, 48, 12)  # fits the tiny model's 64 x 64 slices
@@ -47,7 +47,7 @@ def make_checkpoint(path: Path, target: Modality, *, seed: int = 0, **config_ove
         "model_config": config.to_dict(),
         "state_dict": model.state_dict(),
         "intensity_model": hand_intensity_model(target).to_dict(),
-        "normalization": {"percentile": DEFAULT_PERCENTILE},
+        "normalization": Normalization().to_dict(),
         "training_config": {},
         "data_summary": {},
         "metrics": {},

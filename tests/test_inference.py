@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 
 from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import BRATS_AFFINE, MODALITIES, Modality, image_filename, sources_for
+from brasyn.data.normalization import DEFAULT_HEADROOM
 from brasyn.errors import ConfigError, InputError, MissingModalityError
 from brasyn.inference import (
     InferenceError,
@@ -43,6 +44,7 @@ from brasyn.inference import (
 )
 from brasyn.inference import engine as engine_module
 from brasyn.io.nifti import load_volume, new_geometry, write_volume
+from brasyn.models.config import ModelConfig
 
 T2F = Modality.T2F
 
@@ -128,7 +130,7 @@ def test_normalisation_and_scale_restoration_match_hand_computation():
     brain = np.zeros(COHORT_SHAPE, bool)
     for v in sources.values():
         brain |= v != 0
-    scales = {m: float(np.percentile(v[brain & (v > 0)], 99.5)) for m, v in sources.items()}
+    scales = {m: DEFAULT_HEADROOM * float(np.percentile(v[brain & (v > 0)], 99.5)) for m, v in sources.items()}
     target_scale = TARGET_FACTOR * math.exp(np.mean(np.log(list(scales.values()))))
     t1c = sources[Modality.T1C]
     expected = np.clip(t1c / scales[Modality.T1C], 0, 1) * target_scale
@@ -521,7 +523,7 @@ def test_cuda_autocast_agrees_with_cpu(tmp_path):
 def test_engine_is_model_kind_agnostic_polynomial_checkpoint(tmp_path, caplog):
     """A 'polynomial' checkpoint (the non-neural baseline) runs through the same engine; image = source t1n."""
     from brasyn.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
-    from brasyn.data.normalization import DEFAULT_PERCENTILE
+    from brasyn.data.normalization import Normalization
     from brasyn.models.baseline import PolynomialBaseline
 
     model = PolynomialBaseline.from_config({"degree": 1, "image_size": 64})
@@ -532,7 +534,7 @@ def test_engine_is_model_kind_agnostic_polynomial_checkpoint(tmp_path, caplog):
     save_checkpoint(weights / checkpoint_filename(T2F), {
         "format": CHECKPOINT_FORMAT, "kind": "polynomial", "target": "t2f", "sources": ["t1n", "t1c", "t2w"],
         "model_config": {"degree": 1, "image_size": 64}, "state_dict": model.state_dict(),
-        "intensity_model": hand_intensity_model(T2F).to_dict(), "normalization": {"percentile": DEFAULT_PERCENTILE},
+        "intensity_model": hand_intensity_model(T2F).to_dict(), "normalization": Normalization().to_dict(),
     })
     data = tmp_path / "data"
     write_case(data, "case-p", (Modality.T1N, Modality.T1C, Modality.T2W), shape=COHORT_SHAPE, seed=4)
@@ -550,7 +552,10 @@ def test_engine_is_model_kind_agnostic_polynomial_checkpoint(tmp_path, caplog):
     "change, reason",
     [
         ({"model_config": {"image_size": 64, "base_channels": "lots"}}, "base_channels: expected int"),
-        ({"normalization": {"percentile": "high"}}, "cannot build the model: ValueError"),  # not a BrasynError
+        ({"normalization": {"percentile": "high"}}, "invalid normalization in checkpoint"),
+        ({"normalization": {"percentile": 99.5, "headroom": 0.5}}, "headroom: expected >= 1"),
+        ({"state_dict": {}}, "checkpoint weights do not match its model_config"),
+        ({"model_config": {**ModelConfig.tiny().to_dict(), "base_channels": -8}}, "base_channels: expected a positive integer"),
     ],
 )
 def test_malformed_checkpoint_fails_only_its_target(tmp_path, cohort, change, reason):

@@ -112,6 +112,46 @@ def test_encode_generated_feeds_the_image_to_every_branch(tiny):
     assert not torch.allclose(generated.branches[0], generated.branches[1])
 
 
+def _bn_statistics(module: nn.Module) -> list[torch.Tensor]:
+    return [
+        buffer.clone()
+        for layer in module.modules()
+        if isinstance(layer, nn.BatchNorm2d)
+        for buffer in (layer.running_mean, layer.running_var, layer.num_batches_tracked)
+    ]
+
+
+def test_encode_generated_leaves_the_branches_running_statistics_to_real_sources(tiny):
+    generator = Generator.from_config(tiny).train()
+    before = _bn_statistics(generator.branches)
+    generated_image = torch.randn(2, 1, 64, 64) * 3 + 2  # statistics unlike any real source
+    features = generator.encode_generated(generated_image)
+    after = _bn_statistics(generator.branches)
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    # ... while still normalising with the batch's own statistics (train-mode BN) and keeping the gradient
+    features.fused.sum().backward()
+    assert generator.branches[0].stem[1].weight.grad is not None
+    assert all(layer.track_running_stats for layer in generator.modules() if isinstance(layer, nn.BatchNorm2d))
+    # the real-source pass does update them
+    generator.encode(torch.randn(2, 3, 64, 64))
+    assert not all(torch.equal(a, b) for a, b in zip(before, _bn_statistics(generator.branches), strict=True))
+
+
+def test_output_layers_run_in_float32_under_bf16_autocast(tiny):
+    generator = Generator.from_config(tiny).eval()
+    seen = {}
+    generator.decoder.head.register_forward_hook(lambda m, inputs, output: seen.update(x=inputs[0], y=output))
+    with torch.no_grad(), torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        out = generator(torch.randn(2, 3, 64, 64))
+    assert out.image.dtype == torch.float32 and out.seg_logits.dtype == torch.float32
+    conv = generator.decoder.head[1]
+    padded = torch.nn.functional.pad(seen["x"].double(), (3, 3, 3, 3), mode="reflect")
+    exact = torch.nn.functional.conv2d(padded, conv.weight.double(), conv.bias.double())
+    # a bf16 convolution is off by ~1e-2; the float32 one agrees with float64 to ~1e-6
+    assert torch.allclose(seen["y"].double(), exact, atol=1e-5)
+    assert torch.allclose(out.image.double(), torch.tanh(exact), atol=1e-5)
+
+
 def test_eval_is_deterministic_and_train_mode_uses_dropout(tiny):
     torch.manual_seed(0)
     generator = Generator.from_config(tiny).eval()

@@ -6,20 +6,47 @@ import numpy as np
 import pytest
 
 from brasyn.constants import Modality, sources_for
-from brasyn.data.normalization import IntensityModel, brain_mask, case_scales, denormalize, normalize, robust_scale
-from brasyn.errors import IntensityError
+from brasyn.data.normalization import (
+    IntensityModel,
+    Normalization,
+    brain_mask,
+    denormalize,
+    normalize,
+    robust_scale,
+)
+from brasyn.errors import CheckpointError, IntensityError
 
 
-def test_normalize_maps_background_to_minus_one_and_scale_to_one():
-    volume = np.array([0.0, 50.0, 100.0, 400.0], np.float32)
+def test_normalize_maps_background_to_minus_one_and_scale_to_one_without_clipping_the_tail():
+    volume = np.array([-5.0, 0.0, 50.0, 100.0, 400.0], np.float32)
     out = normalize(volume, 100.0)
-    np.testing.assert_allclose(out, [-1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_allclose(out, [-1.0, -1.0, 0.0, 1.0, 7.0])  # negative noise -> background; 400 stays 7
     assert out.dtype == np.float32
 
 
-def test_denormalize_inverts_normalize_below_the_scale():
-    volume = np.linspace(0, 800, 50, dtype=np.float32)
+def test_denormalize_inverts_normalize_exactly_above_the_scale_too():
+    volume = np.linspace(0, 1600, 50, dtype=np.float32)
     np.testing.assert_allclose(denormalize(normalize(volume, 800.0), 800.0), volume, rtol=1e-5, atol=1e-3)
+
+
+def test_headroom_keeps_bright_tumour_inside_the_generator_range():
+    # brain at 100 (99.5th percentile), 0.4 % of the voxels an enhancing rim at 180
+    volume = np.full(1000, 100.0, np.float32)
+    volume[:4] = 180.0
+    mask, scales, normalized = Normalization(percentile=99.5, headroom=2.0).normalize_case({Modality.T1C: volume})
+    assert scales[Modality.T1C] == pytest.approx(200.0)  # 2 x the percentile (100)
+    np.testing.assert_allclose(normalized[Modality.T1C][:5], [0.8, 0.8, 0.8, 0.8, 0.0], atol=1e-6)
+    assert np.unique(normalized[Modality.T1C]).size == 2  # the rim stays distinct from the brain
+    clipped = Normalization(percentile=99.5, headroom=1.0).normalize_case({Modality.T1C: volume})[2][Modality.T1C]
+    assert clipped.max() == pytest.approx(2.6)  # headroom 1: the tail exceeds +1 (no clip), out of tanh's reach
+
+
+def test_normalization_round_trips_through_a_checkpoint_dict_and_reads_old_checkpoints_as_headroom_1():
+    spec = Normalization(percentile=99.0, headroom=1.5)
+    assert Normalization.from_dict(spec.to_dict()) == spec
+    assert Normalization.from_dict({"percentile": 99.5}) == Normalization(percentile=99.5, headroom=1.0)
+    with pytest.raises(CheckpointError, match="headroom"):
+        Normalization.from_dict({"percentile": 99.5, "headroom": 0.5})
 
 
 def test_robust_scale_uses_brain_voxels_only():
@@ -65,8 +92,9 @@ def test_case_scales_share_one_mask_and_name_the_failing_modality():
     t1n[:2] = np.arange(1, 9).reshape(2, 4)
     t2w = np.zeros((4, 4), np.float32)
     t2w[:2, :2] = 5.0  # smaller support: the mask is the union
-    mask, scales = case_scales({Modality.T1N: t1n, Modality.T2W: t2w}, 50.0, name="c1")
+    spec = Normalization(percentile=50.0, headroom=1.0)
+    mask, scales = spec.case_scales({Modality.T1N: t1n, Modality.T2W: t2w}, name="c1")
     assert mask.sum() == 8
     assert scales == {Modality.T1N: pytest.approx(4.5), Modality.T2W: pytest.approx(5.0)}
     with pytest.raises(IntensityError, match="c1: t2f: expected brain voxels above 0"):
-        case_scales({Modality.T1N: t1n, Modality.T2F: np.zeros((4, 4))}, name="c1")
+        spec.case_scales({Modality.T1N: t1n, Modality.T2F: np.zeros((4, 4))}, name="c1")

@@ -13,7 +13,7 @@ from conftest import tiny_volumes
 import brasyn.data.slices as slices_module
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.data.cases import discover_cases, load_case, read_case_folder
-from brasyn.data.normalization import brain_mask, normalize, robust_scale
+from brasyn.data.normalization import DEFAULT_HEADROOM, Normalization, brain_mask, robust_scale
 from brasyn.data.slices import (
     CacheOptions,
     SliceDataset,
@@ -124,16 +124,20 @@ def test_dataset_items_are_padded_normalised_slices(cohort, tmp_path, target):
     assert sample.sources.shape == (3, SIZE, SIZE) and sample.sources.dtype == torch.float32
     assert sample.target.shape == (1, SIZE, SIZE) and sample.seg.shape == (SIZE, SIZE)
     assert sample.seg.dtype == torch.int64
-    # hand computation: normalise the full volume, take the axial slice, pad with -1
+    # hand computation: divide the full volume by 2 x its 99.5th brain percentile, take the axial slice, pad with -1
     case_id, axial, record = dataset.locate(3)
     images, seg = _stored_volumes(cohort, case_id)
     mask = brain_mask(list(images.values()))
-    expected = {m: normalize(images[m], robust_scale(images[m], mask))[:, :, axial] for m in MODALITIES}
+    expected = {
+        m: (images[m] / (DEFAULT_HEADROOM * np.percentile(images[m][mask & (images[m] > 0)], 99.5)) * 2 - 1)[:, :, axial]
+        for m in MODALITIES
+    }
+    expected = {m: np.where(images[m][:, :, axial] > 0, v, -1.0) for m, v in expected.items()}
     for channel, modality in enumerate(sources_for(target)):
         np.testing.assert_allclose(crop_slices(sample.sources[channel].numpy(), record), expected[modality], atol=1e-6)
     np.testing.assert_allclose(crop_slices(sample.target[0].numpy(), record), expected[target], atol=1e-6)
     np.testing.assert_array_equal(crop_slices(sample.seg.numpy(), record), seg[:, :, axial])
-    assert float(sample.sources.min()) == -1.0 and float(sample.sources.max()) == 1.0
+    assert float(sample.sources.min()) == -1.0 and float(sample.sources.max()) > 0.0
     assert float(sample.sources[:, 0, 0].max()) == BACKGROUND  # padding corner
 
 
@@ -167,8 +171,20 @@ def test_cache_is_reused_without_reading_nifti(cohort, tmp_path, monkeypatch):
     build_slice_cache(discover_cases(cohort), tmp_path / "cache")
     assert calls == ["Case-1"]
     calls.clear()
-    # a changed option rebuilds everything
-    build_slice_cache(discover_cases(cohort), tmp_path / "cache", CacheOptions(percentile=99.0))
+    # any changed option rebuilds everything: every field of CacheOptions is in the key
+    for options in (
+        CacheOptions(normalization=Normalization(percentile=99.0)),
+        CacheOptions(normalization=Normalization(headroom=1.5)),
+        CacheOptions(tumour_slices_only=False),
+        CacheOptions(dtype="float32"),
+    ):
+        calls.clear()
+        build_slice_cache(discover_cases(cohort), tmp_path / "cache", options)
+        assert sorted(calls) == ["Case-0", "Case-1", "Case-2"], options
+    # and so does a new cache version (the code that fills it changed)
+    monkeypatch.setattr(slices_module, "CACHE_VERSION", slices_module.CACHE_VERSION + 1)
+    calls.clear()
+    build_slice_cache(discover_cases(cohort), tmp_path / "cache", CacheOptions(dtype="float32"))
     assert sorted(calls) == ["Case-0", "Case-1", "Case-2"]
 
 
@@ -218,8 +234,8 @@ def test_intensity_model_is_fitted_on_cached_scales(cohort, tmp_path):
         images, _ = _stored_volumes(cohort, case.case_id)
         mask = brain_mask(list(images.values()))
         for m in MODALITIES:
-            assert case.scales[m] == pytest.approx(robust_scale(images[m], mask))
-    model = fit_intensity_model(cached, Modality.T1C, 99.5)
+            assert case.scales[m] == pytest.approx(DEFAULT_HEADROOM * robust_scale(images[m], mask))
+    model = fit_intensity_model(cached, Modality.T1C, Normalization())
     assert model.sources == sources_for(Modality.T1C) and model.n_cases == 3
     predicted = model.predict_scale(cached[0].scales)
     assert predicted == pytest.approx(cached[0].scales[Modality.T1C], rel=0.05)
@@ -245,3 +261,18 @@ def test_dataset_keeps_a_bounded_number_of_cases_open(cohort, tmp_path, monkeypa
     for k in (0, 1, 2, 0):
         dataset[first_of[k]]
     assert list(dataset._arrays) == [2, 0]  # case 1, the least recently used, was closed
+
+
+def test_training_and_inference_feed_the_network_the_same_normalised_sources(cohort, tmp_path):
+    from brasyn.data.normalization import IntensityModel
+    from brasyn.inference.predictor import Predictor
+
+    target = Modality.T2F
+    dataset = SliceDataset(build_slice_cache(discover_cases(cohort), tmp_path / "cache", CacheOptions(dtype="float32")), target, SIZE)
+    case_id, axial, record = dataset.locate(2)
+    images, _ = _stored_volumes(cohort, case_id)
+    intensity = IntensityModel(target=target, sources=sources_for(target), intercept=0.0, coefficients=(1 / 3,) * 3)
+    predictor = Predictor(torch.nn.Identity(), target=target, intensity_model=intensity, image_size=SIZE)
+    prepared = predictor.prepare({m: images[m] for m in sources_for(target)}, case_id=case_id)
+    row = int(np.flatnonzero(prepared.positions == axial)[0])
+    np.testing.assert_allclose(prepared.slices[row], dataset[2].sources.numpy(), atol=1e-6)

@@ -14,7 +14,7 @@ from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint
 from brasyn.cli import app
 from brasyn.constants import MODALITIES, Modality
 from brasyn.data.cases import discover_cases
-from brasyn.data.normalization import IntensityModel
+from brasyn.data.normalization import IntensityModel, Normalization
 from brasyn.data.slices import CacheOptions, SliceDataset, build_slice_cache, fit_intensity_model, split_cases
 from brasyn.errors import ConfigError
 from brasyn.models import ModelConfig
@@ -240,7 +240,7 @@ def test_checkpoint_save_load_gives_identical_outputs(dataset, tiny, tmp_path, c
         torch.testing.assert_close(found.image, expected.image, rtol=0, atol=0)
         torch.testing.assert_close(found.seg_logits, expected.seg_logits, rtol=0, atol=0)
     assert IntensityModel.from_dict(loaded["intensity_model"]) == intensity
-    assert loaded["kind"] == "plave" and loaded["normalization"] == {"percentile": 99.5}
+    assert loaded["kind"] == "plave" and loaded["normalization"] == {"percentile": 99.5, "headroom": 2.0}
     assert loaded["training_config"] == tiny.to_dict()["training"]
     assert ModelConfig.from_dict(loaded["model_config"]) == tiny.model
 
@@ -257,7 +257,7 @@ def test_train_writes_checkpoints_with_the_fitted_intensity_model(cohort, tmp_pa
     ckpt = load_checkpoint(paths[Modality.T2F], target=Modality.T2F)
     cached = build_slice_cache(discover_cases(cohort), out / "cache", CacheOptions(dtype="float32"))
     train_ids, val_ids = split_cases([c.case_id for c in cached], tiny.training.data.validation_fraction, 0)
-    expected = fit_intensity_model([c for c in cached if c.case_id in train_ids], Modality.T2F, 99.5)
+    expected = fit_intensity_model([c for c in cached if c.case_id in train_ids], Modality.T2F, Normalization())
     assert IntensityModel.from_dict(ckpt["intensity_model"]) == expected
     assert ckpt["data_summary"]["train_cases"] == train_ids and ckpt["data_summary"]["validation_cases"] == val_ids
     assert -1.0 <= ckpt["metrics"]["stage2"]["val_ssim"] <= 1.0

@@ -9,7 +9,7 @@ A checkpoint is a plain dict that loads with `torch.load(weights_only=True)`:
     model_config     plain dict; rebuilt with the kind's config class
     state_dict       the unwrapped module's weights (float16 when saved compact)
     intensity_model  `IntensityModel.to_dict()`: restores the target's scanner scale
-    normalization    {"percentile": float}: how sources and target were scaled to [-1, 1]
+    normalization    `Normalization.to_dict()`: how sources and target were scaled to [-1, 1]
     training_config  plain dict (may be empty for untrained models)
     data_summary     plain dict: cases, slices, split, ...
     metrics          plain dict: validation scores at save time
@@ -28,6 +28,7 @@ from torch import nn
 
 from brasyn import __version__
 from brasyn.constants import Modality, sources_for
+from brasyn.data.normalization import Normalization
 from brasyn.errors import CheckpointError
 from brasyn.io.atomic import atomic_path
 
@@ -47,7 +48,7 @@ def make_payload(
     model: nn.Module,
     model_config: dict[str, Any],
     intensity_model: dict[str, Any],
-    percentile: float,
+    normalization: Normalization,
     training_config: dict[str, Any],
     data_summary: dict[str, Any],
     metrics: dict[str, Any],
@@ -62,7 +63,7 @@ def make_payload(
         "model_config": dict(model_config),
         "state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
         "intensity_model": intensity_model,
-        "normalization": {"percentile": float(percentile)},
+        "normalization": normalization.to_dict(),
         "training_config": training_config,
         "data_summary": data_summary,
         "metrics": metrics,

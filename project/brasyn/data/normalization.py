@@ -1,16 +1,23 @@
 """Intensity normalisation to [-1, 1] with its exact inverse, and the scale model for inference.
 
-Each volume is divided by a robust brain percentile (`scale`), clipped to [0, 1] and mapped to
-[-1, 1] (ACA-GAN uses the maximum; a robust percentile ignores a few hot voxels). The background
-(0) maps to -1. Inference must put the synthesized volume back on the missing modality's scanner
-scale, which it cannot see: `IntensityModel` predicts log(scale_target) linearly from the sources'
-log(scales), fitted on training cases (one scanner gives correlated gains across sequences).
+`Normalization` is the one definition of how a volume becomes network input, used by the slice
+cache (training), the predictor (inference) and the polynomial baseline alike. Each volume is divided
+by its `scale` = `headroom` x a robust brain percentile (ACA-GAN divides by the maximum; a robust
+percentile ignores a few hot voxels) and mapped linearly: 0 (the background) -> -1 (`BACKGROUND`),
+`scale` -> +1. Nothing above is clipped (the spec: bright tumour above the percentile must stay
+representable): with the default headroom 2 the percentile itself lands at 0, and intensities up to
+twice the percentile stay inside the range of the generator's tanh. Negative scanner values (noise)
+are clipped to 0, so `denormalize(normalize(v))` is exact for every v >= 0.
+
+Inference must put the synthesized volume back on the missing modality's scanner scale, which it
+cannot see: `IntensityModel` predicts log(scale_target) linearly from the sources' log(scales),
+fitted on training cases (one scanner gives correlated gains across sequences).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +26,9 @@ from brasyn.constants import Modality
 from brasyn.errors import CheckpointError, IntensityError
 
 DEFAULT_PERCENTILE = 99.5
+DEFAULT_HEADROOM = 2.0
+BACKGROUND = -1.0
+"""Normalised intensity of the background (scanner value 0), also the pad value of normalised slices."""
 
 
 def brain_mask(volumes: Sequence[np.ndarray]) -> np.ndarray:
@@ -30,7 +40,7 @@ def brain_mask(volumes: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def robust_scale(volume: np.ndarray, mask: np.ndarray, percentile: float = DEFAULT_PERCENTILE, *, name: str = "") -> float:
-    """The `percentile` of `volume` inside `mask`: the intensity that maps to +1."""
+    """The `percentile` of `volume` inside `mask` (positive voxels only), in scanner units."""
     values = volume[mask & (volume > 0)]
     if values.size == 0:
         raise IntensityError(f"{name or 'volume'}: expected brain voxels above 0, found none")
@@ -40,23 +50,59 @@ def robust_scale(volume: np.ndarray, mask: np.ndarray, percentile: float = DEFAU
     return scale
 
 
-def case_scales(
-    volumes: dict[Modality, np.ndarray], percentile: float = DEFAULT_PERCENTILE, *, name: str = ""
-) -> tuple[np.ndarray, dict[Modality, float]]:
-    """The shared brain mask of a case's volumes and each volume's robust scale inside it."""
-    mask = brain_mask(list(volumes.values()))
-    scales = {m: robust_scale(v, mask, percentile, name=f"{name}: {m}" if name else str(m)) for m, v in volumes.items()}
-    return mask, scales
-
-
 def normalize(volume: np.ndarray, scale: float) -> np.ndarray:
-    """Scanner units → [-1, 1]: clip(volume / scale, 0, 1) · 2 − 1 (float32)."""
-    return (np.clip(volume / np.float32(scale), 0.0, 1.0) * 2.0 - 1.0).astype(np.float32)
+    """Scanner units -> network input: max(volume, 0) / scale * 2 - 1 (float32; no upper clip)."""
+    return (np.maximum(volume, 0.0) / np.float32(scale) * 2.0 - 1.0).astype(np.float32)
 
 
 def denormalize(image: np.ndarray, scale: float) -> np.ndarray:
-    """[-1, 1] → scanner units: (clip(image, -1, 1) + 1) / 2 · scale (float32). Inverse of `normalize`."""
-    return ((np.clip(image, -1.0, 1.0) + 1.0) * 0.5 * np.float32(scale)).astype(np.float32)
+    """Network output -> scanner units: (max(image, -1) + 1) / 2 * scale (float32). Inverse of `normalize`."""
+    return ((np.maximum(image, BACKGROUND) + 1.0) * 0.5 * np.float32(scale)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """How a case's volumes are scaled to network input; stored in every checkpoint (`to_dict`)."""
+
+    percentile: float = DEFAULT_PERCENTILE
+    """Robust brain percentile of each volume (of its positive voxels inside the case's brain mask)."""
+    headroom: float = DEFAULT_HEADROOM
+    """scale = headroom x percentile: the percentile maps to 2 / headroom - 1, brighter voxels above it."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.percentile <= 100.0:
+            raise ValueError(f"percentile: expected a value in (0, 100], found {self.percentile}")
+        if not self.headroom >= 1.0:
+            raise ValueError(f"headroom: expected >= 1, found {self.headroom}")
+
+    def case_scales(self, volumes: Mapping[Modality, np.ndarray], *, name: str = "") -> tuple[np.ndarray, dict[Modality, float]]:
+        """The shared brain mask of a case's volumes (non-zero in any) and each volume's scale inside it."""
+        mask = brain_mask(list(volumes.values()))
+        scales = {
+            m: self.headroom * robust_scale(v, mask, self.percentile, name=f"{name}: {m}" if name else str(m))
+            for m, v in volumes.items()
+        }
+        return mask, scales
+
+    def normalize_case(
+        self, volumes: Mapping[Modality, np.ndarray], *, name: str = ""
+    ) -> tuple[np.ndarray, dict[Modality, float], dict[Modality, np.ndarray]]:
+        """(mask, scales, normalised volumes): what training and inference both feed the network."""
+        mask, scales = self.case_scales(volumes, name=name)
+        return mask, scales, {m: normalize(v, scales[m]) for m, v in volumes.items()}
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Normalization:
+        """From a checkpoint's `normalization` entry. Format-1 checkpoints written before `headroom` existed
+        clipped at the percentile itself (headroom 1)."""
+        data = dict(data or {})
+        try:
+            return cls(percentile=float(data.get("percentile", DEFAULT_PERCENTILE)), headroom=float(data.get("headroom", 1.0)))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"invalid normalization in checkpoint: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -38,14 +38,14 @@ from tqdm import tqdm
 
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.data.cases import Case, load_case
-from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, case_scales, normalize
-from brasyn.data.slicing import BACKGROUND, PadRecord
+from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization
+from brasyn.data.slicing import PadRecord
 from brasyn.errors import InputError
 from brasyn.io.atomic import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump whenever the code that fills the cache changes what it stores
 CACHE_DTYPES = ("float16", "float32")
 MAX_LABEL = 3
 OPEN_CASES = 64  # memory-mapped cases a SliceDataset keeps open (LRU)
@@ -54,15 +54,22 @@ OPEN_CASES = 64  # memory-mapped cases a SliceDataset keeps open (LRU)
 
 @dataclass(frozen=True)
 class CacheOptions:
-    """What the cached arrays depend on besides the source files."""
+    """What the cached arrays depend on besides the source files and the code (`CACHE_VERSION`).
 
-    percentile: float = DEFAULT_PERCENTILE
+    Every field takes part in the cache key (`key`): a new field is part of it automatically.
+    """
+
+    normalization: Normalization = Normalization()
     tumour_slices_only: bool = True
     dtype: str = "float16"
 
     def __post_init__(self) -> None:
         if self.dtype not in CACHE_DTYPES:
             raise InputError(f"slice cache dtype: expected one of {', '.join(CACHE_DTYPES)}, found {self.dtype!r}")
+
+    def key(self) -> dict[str, Any]:
+        """The options as plain JSON data, stored in meta.json and compared on reuse."""
+        return {"version": CACHE_VERSION, **json.loads(json.dumps(asdict(self)))}
 
 
 @dataclass(frozen=True)
@@ -104,11 +111,8 @@ def _fingerprint(case: Case) -> list[list[Any]]:
 
 def _meta_matches(meta: dict[str, Any], case: Case, options: CacheOptions) -> bool:
     return (
-        meta.get("version") == CACHE_VERSION
+        meta.get("options") == options.key()
         and meta.get("case_id") == case.case_id
-        and meta.get("percentile") == options.percentile
-        and meta.get("tumour_slices_only") == options.tumour_slices_only
-        and meta.get("dtype") == options.dtype
         and meta.get("fingerprint") == _fingerprint(case)
     )
 
@@ -144,7 +148,9 @@ def cache_case(case: Case, cache_dir: Path, options: CacheOptions) -> CachedCase
         return _cached_case(folder, meta)
 
     volumes = load_case(case, modalities=MODALITIES, with_seg=True)
-    mask, scales = case_scales({m: volumes.images[m] for m in MODALITIES}, options.percentile, name=case.case_id)
+    mask, scales, normalized = options.normalization.normalize_case(
+        {m: volumes.images[m] for m in MODALITIES}, name=case.case_id
+    )
     seg = np.where(volumes.seg == 4, MAX_LABEL, volumes.seg).astype(np.uint8)  # (H, W, D)
     if seg.max(initial=0) > MAX_LABEL:
         raise InputError(
@@ -162,7 +168,7 @@ def cache_case(case: Case, cache_dir: Path, options: CacheOptions) -> CachedCase
         logger.warning("%s: no %s slices; the case contributes nothing", case.case_id,
                        "tumour" if options.tumour_slices_only else "brain")
     r0, r1, c0, c1 = bbox
-    crops = np.stack([normalize(volumes.images[m][r0:r1, c0:c1][:, :, selected], scales[m]) for m in MODALITIES])
+    crops = np.stack([normalized[m][r0:r1, c0:c1][:, :, selected] for m in MODALITIES])
     crops = np.ascontiguousarray(crops.transpose(3, 0, 1, 2)).astype(options.dtype)  # (n, 4, h, w)
     seg_crops = np.ascontiguousarray(seg[r0:r1, c0:c1][:, :, selected].transpose(2, 0, 1))  # (n, h, w)
 
@@ -171,15 +177,12 @@ def cache_case(case: Case, cache_dir: Path, options: CacheOptions) -> CachedCase
     _save_npy(folder / "images.npy", crops)
     _save_npy(folder / "seg.npy", seg_crops)
     meta = {
-        "version": CACHE_VERSION,
+        "options": options.key(),
         "case_id": case.case_id,
         "shape": list(volumes.geometry.shape),
         "bbox": list(bbox),
         "slice_indices": [int(i) for i in selected],
         "scales": {m.value: scales[m] for m in MODALITIES},
-        "percentile": options.percentile,
-        "tumour_slices_only": options.tumour_slices_only,
-        "dtype": options.dtype,
         "fingerprint": _fingerprint(case),
     }
     atomic_write_text(folder / "meta.json", json.dumps(meta, indent=1))
@@ -239,9 +242,9 @@ def split_cases(case_ids: Sequence[str], validation_fraction: float, seed: int) 
     return [i for i in ids if i not in val], sorted(val)
 
 
-def fit_intensity_model(cases: Sequence[CachedCase], target: Modality, percentile: float) -> IntensityModel:
-    """The model that predicts `target`'s robust scale from its sources' scales, fitted on `cases`."""
-    return IntensityModel.fit(target, sources_for(target), [c.scales for c in cases], percentile=percentile)
+def fit_intensity_model(cases: Sequence[CachedCase], target: Modality, normalization: Normalization) -> IntensityModel:
+    """The model that predicts `target`'s scale from its sources' scales, fitted on `cases`."""
+    return IntensityModel.fit(target, sources_for(target), [c.scales for c in cases], percentile=normalization.percentile)
 
 
 class SliceSample(NamedTuple):

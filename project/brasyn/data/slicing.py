@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from brasyn.data.normalization import BACKGROUND
 from brasyn.errors import GeometryError
 
-BACKGROUND = -1.0
-"""Normalised intensity of the background (scanner value 0): the pad value of normalised images."""
+__all__ = ["BACKGROUND", "PadRecord", "crop_slices", "pad_slices"]
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 

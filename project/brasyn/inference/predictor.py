@@ -20,15 +20,8 @@ from torch import nn
 
 from brasyn.checkpoint import build_model, load_checkpoint
 from brasyn.constants import Modality, sources_for
-from brasyn.data.normalization import (
-    DEFAULT_PERCENTILE,
-    IntensityModel,
-    brain_mask,
-    denormalize,
-    normalize,
-    robust_scale,
-)
-from brasyn.data.slicing import BACKGROUND, PadRecord, crop_slices, pad_slices
+from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization, denormalize
+from brasyn.data.slicing import PadRecord, crop_slices, pad_slices
 from brasyn.errors import BrasynError, CheckpointError, GeometryError, InputError
 from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
 
@@ -50,7 +43,7 @@ class PreparedCase(NamedTuple):
     positions: np.ndarray  # (N,) their indices z along the last axis of the volume
     pad: PadRecord  # (H, W) -> (S, S)
     mask: np.ndarray  # (H, W, D) bool: brain = non-zero in any source
-    source_scales: dict[Modality, float]  # robust percentile of each source (maps to +1)
+    source_scales: dict[Modality, float]  # each source's normalisation scale (maps to +1)
     target_scale: float  # predicted scale of the missing modality (from the intensity model)
 
 
@@ -72,7 +65,7 @@ class Predictor:
         target: Modality,
         intensity_model: IntensityModel,
         image_size: int,
-        percentile: float = DEFAULT_PERCENTILE,
+        normalization: Normalization | None = None,
         device: torch.device | str = "cpu",
         precision: str = "auto",
         batch_size: int = 16,
@@ -83,7 +76,7 @@ class Predictor:
         self.sources = sources_for(self.target)
         self.intensity_model = intensity_model
         self.image_size = int(image_size)
-        self.percentile = float(percentile)
+        self.normalization = normalization or Normalization()
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.autocast_dtype = resolve_precision(precision, self.device)
         self.batch_size = int(batch_size)
@@ -119,14 +112,12 @@ class Predictor:
         image_size = checkpoint["model_config"].get("image_size") if isinstance(checkpoint["model_config"], dict) else None
         if not isinstance(image_size, int) or image_size < 1:
             raise CheckpointError(f"{source or 'checkpoint'}: model_config lacks a positive integer image_size")
-        normalization = checkpoint.get("normalization") or {}
-        percentile = float(normalization.get("percentile", DEFAULT_PERCENTILE))
         return cls(
             build_model(checkpoint),
             target=Modality(checkpoint["target"]),
             intensity_model=IntensityModel.from_dict(checkpoint["intensity_model"]),
             image_size=image_size,
-            percentile=percentile,
+            normalization=Normalization.from_dict(checkpoint.get("normalization")),
             device=settings.device,
             precision=settings.precision,
             batch_size=settings.batch_size,
@@ -153,16 +144,15 @@ class Predictor:
                 f"{name}: axial slices of {height} x {width} are larger than the model's image_size "
                 f"{self.image_size} ({self.source}); expected at most {self.image_size} per side"
             )
-        mask = brain_mask(volumes)
-        scales = {
-            m: robust_scale(v, mask, self.percentile, name=f"{name}: {m}") for m, v in zip(self.sources, volumes, strict=True)
-        }
+        mask, scales, normalized = self.normalization.normalize_case(
+            dict(zip(self.sources, volumes, strict=True)), name=name
+        )
         target_scale = self.intensity_model.predict_scale(scales)
         if not np.isfinite(target_scale) or target_scale <= 0:
             raise InputError(f"{name}: predicted {self.target} scale is {target_scale}, expected a positive number")
         positions = np.flatnonzero(mask.any(axis=(0, 1)))
         # (3, H, W, D) -> the brain slices as (N, 3, H, W)
-        stack = np.stack([normalize(v[..., positions], scales[m]) for m, v in zip(self.sources, volumes, strict=True)])
+        stack = np.stack([normalized[m][..., positions] for m in self.sources])
         stack = np.ascontiguousarray(stack.transpose(3, 0, 1, 2))  # (N, 3, H, W)
         padded, record = pad_slices(stack, self.image_size, value=BACKGROUND)  # (N, 3, S, S)
         return PreparedCase(padded, positions, record, mask, scales, float(target_scale))

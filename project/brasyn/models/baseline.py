@@ -27,14 +27,19 @@ from brasyn.checkpoint import make_payload
 from brasyn.config import from_dict, to_dict
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.data.cases import CaseStatus, discover_cases, load_case
-from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, case_scales, normalize
+from brasyn.data.normalization import (
+    BACKGROUND,
+    DEFAULT_HEADROOM,
+    DEFAULT_PERCENTILE,
+    IntensityModel,
+    Normalization,
+)
 from brasyn.errors import InputError, IntensityError
 from brasyn.models.generator import GeneratorOutput
 
 logger = logging.getLogger(__name__)
 
 MAX_DEGREE = 3
-BACKGROUND_LEVEL = -1.0
 BACKGROUND_TOLERANCE = 1e-4  # a source at or below -1 + this counts as background
 
 
@@ -110,8 +115,8 @@ class PolynomialBaseline(nn.Module):
         for coefficient, exponent in zip(self.coefficients, self._exponents, strict=True):
             term = powers[0][exponent[0]] * powers[1][exponent[1]] * powers[2][exponent[2]]
             image = image + coefficient * term
-        background = (x <= BACKGROUND_LEVEL + BACKGROUND_TOLERANCE).all(dim=1)  # (B, H, W)
-        image = torch.where(background, torch.full_like(image, BACKGROUND_LEVEL), image.clamp(-1.0, 1.0))
+        background = (x <= BACKGROUND + BACKGROUND_TOLERANCE).all(dim=1)  # (B, H, W)
+        image = torch.where(background, torch.full_like(image, BACKGROUND), image.clamp(-1.0, 1.0))
         return GeneratorOutput(image=image.unsqueeze(1).to(sources.dtype), seg_logits=None, features=None)  # (B, 1, H, W)
 
 
@@ -129,7 +134,8 @@ class BaselineFitConfig:
     tumour_fraction: float = 0.3  # share of a case's samples drawn inside the tumour (seg > 0), when present
     max_cases: int = 0  # use at most this many complete cases (seeded choice); 0 = all
     seed: int = 0
-    percentile: float = DEFAULT_PERCENTILE  # robust brain percentile that maps to +1
+    percentile: float = DEFAULT_PERCENTILE  # robust brain percentile (see brasyn.data.normalization)
+    headroom: float = DEFAULT_HEADROOM  # scale = headroom x percentile maps to +1
     ridge: float = 1e-6  # relative ridge on the normal equations
     image_size: int = 256
 
@@ -140,11 +146,16 @@ class BaselineFitConfig:
             raise ValueError(f"voxels_per_case must be positive, found {self.voxels_per_case}")
         if not 0.0 <= self.tumour_fraction <= 1.0:
             raise ValueError(f"tumour_fraction must be in [0, 1], found {self.tumour_fraction}")
+        self.normalization  # noqa: B018 (validates percentile and headroom)
+
+    @property
+    def normalization(self) -> Normalization:
+        return Normalization(percentile=self.percentile, headroom=self.headroom)
 
 
 def _sample_case(volumes: dict[Modality, np.ndarray], seg: np.ndarray | None, config: BaselineFitConfig, rng: np.random.Generator, name: str) -> tuple[np.ndarray, dict[Modality, float]]:
     """Normalise one complete case and sample brain voxels → (n, 4) values in MODALITIES order, scales."""
-    mask, scales = case_scales({m: volumes[m] for m in MODALITIES}, config.percentile, name=name)
+    mask, scales, normalized = config.normalization.normalize_case({m: volumes[m] for m in MODALITIES}, name=name)
     brain = np.flatnonzero(mask)
     wanted = min(config.voxels_per_case, brain.size)
     chosen = np.empty(0, dtype=np.int64)
@@ -154,7 +165,7 @@ def _sample_case(volumes: dict[Modality, np.ndarray], seg: np.ndarray | None, co
         chosen = rng.choice(tumour, size=n_tumour, replace=False) if n_tumour else chosen
     rest = rng.choice(brain, size=wanted - chosen.size, replace=False)
     index = np.concatenate([chosen, rest])
-    values = np.stack([normalize(volumes[m].ravel()[index], scales[m]) for m in MODALITIES], axis=1)  # (n, 4)
+    values = np.stack([normalized[m].ravel()[index] for m in MODALITIES], axis=1)  # (n, 4)
     return values.astype(np.float32), scales
 
 
@@ -214,7 +225,7 @@ def fit_baselines(
             model=model,
             model_config=model_config,
             intensity_model=intensity.to_dict(),
-            percentile=config.percentile,
+            normalization=config.normalization,
             training_config=to_dict(config),
             data_summary={"data_path": str(data_path), "cases": len(used), "voxels": int(len(data)), "case_ids": used},
             metrics={"train_rmse": rmse, "train_r2": r2, "intensity_residual_std": intensity.residual_std},

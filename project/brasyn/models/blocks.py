@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import torch
 from torch import Tensor, nn
 
 
@@ -32,9 +36,42 @@ def up_stage(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-def output_conv(in_channels: int, out_channels: int) -> nn.Sequential:
-    """Reflect-pad 3 + conv 7x7 (with bias), no activation: the last layer of a decoder."""
-    return nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, out_channels, kernel_size=7))
+class OutputConv(nn.Sequential):
+    """Reflect-pad 3 + conv 7x7 (with bias), no activation: the last layer of a decoder.
+
+    Always float32, also under bf16/fp16 autocast: the output is the synthesized intensity (or the
+    class logits), and a bf16 result keeps only 8 significant bits (~900 distinct levels in [-1, 1]).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, out_channels, kernel_size=7))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) any float dtype -> (B, C_out, H, W) float32."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return super().forward(x.float())
+
+
+def output_conv(in_channels: int, out_channels: int) -> OutputConv:
+    return OutputConv(in_channels, out_channels)
+
+
+@contextlib.contextmanager
+def frozen_batchnorm_statistics(module: nn.Module) -> Iterator[None]:
+    """Inside: the BatchNorm layers of `module` still normalise with the batch's statistics (train
+    mode) but do not update their running statistics (nor `num_batches_tracked`).
+
+    For forward passes on inputs that eval-mode inference never sees, e.g. the generated image fed
+    through the source branches for the contrastive loss.
+    """
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for layer in layers:
+        layer.track_running_stats = False
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.track_running_stats = True
 
 
 class ResnetBlock(nn.Module):

@@ -7,6 +7,7 @@ from typing import NamedTuple
 from torch import Tensor, nn
 
 from brasyn.errors import InputError
+from brasyn.models.blocks import frozen_batchnorm_statistics
 from brasyn.models.config import ModelConfig
 from brasyn.models.decoders import ImageDecoder, SegmentationDecoder
 from brasyn.models.encoder import EncoderBranch
@@ -101,9 +102,13 @@ class Generator(nn.Module):
 
     def encode_generated(self, image: Tensor) -> EncoderFeatures:
         """One image (B, 1, H, W) fed into every source branch, then fused: the features of y-hat that the
-        contrastive loss compares with those of the sources."""
+        contrastive loss compares with those of the sources.
+
+        The branches' BatchNorm running statistics are not updated by this pass: eval-mode inference
+        feeds them real sources only, so their statistics must come from real sources only."""
         self._check(image, 1, "image")
-        branches = tuple(branch(image) for branch in self.branches)  # (B, 4C, h, w) each
+        with frozen_batchnorm_statistics(self.branches):
+            branches = tuple(branch(image) for branch in self.branches)  # (B, 4C, h, w) each
         return self._fuse(branches)
 
     def forward(self, sources: Tensor, *, with_seg: bool = True) -> GeneratorOutput:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from brasyn.config import from_dict, load_yaml, to_dict
-from brasyn.data.normalization import DEFAULT_PERCENTILE
+from brasyn.data.normalization import DEFAULT_HEADROOM, DEFAULT_PERCENTILE, Normalization
 from brasyn.data.slices import CACHE_DTYPES
 from brasyn.errors import ConfigError
 from brasyn.models.config import ModelConfig
@@ -127,7 +127,10 @@ class DataConfig:
     """Which slices are trained on and how they are prepared."""
 
     percentile: float = DEFAULT_PERCENTILE
-    """Brain intensity percentile that maps to +1 when normalising each volume to [-1, 1]."""
+    """Robust brain intensity percentile of each volume (see `brasyn.data.normalization`)."""
+    headroom: float = DEFAULT_HEADROOM
+    """Each volume is divided by headroom x its percentile, so intensities up to `headroom` times the
+    percentile (bright tumour) stay inside the generator's [-1, 1] range; nothing is clipped."""
     tumour_slices_only: bool = True
     """Train on axial slices that contain tumour (paper); False: every slice that contains brain."""
     validation_fraction: float = 0.1
@@ -147,12 +150,18 @@ class DataConfig:
             raise ConfigError(
                 f"training.data.validation_fraction: expected a value in [0, 1), found {self.validation_fraction}"
             )
+        if not self.headroom >= 1.0:
+            raise ConfigError(f"training.data.headroom: expected >= 1, found {self.headroom}")
         if self.validation_slices < 0:
             raise ConfigError(f"training.data.validation_slices: expected >= 0, found {self.validation_slices}")
         if self.cache_dtype not in CACHE_DTYPES:
             raise ConfigError(
                 f"training.data.cache_dtype: expected one of {', '.join(CACHE_DTYPES)}, found {self.cache_dtype!r}"
             )
+
+    @property
+    def normalization(self) -> Normalization:
+        return Normalization(percentile=self.percentile, headroom=self.headroom)
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def train(
             atomic_write_text(output_dir / "config.yaml", yaml.safe_dump(setup.to_dict(), sort_keys=False))
         cache_dir = output_dir / (config.data.cache_dir or "cache")
         options = CacheOptions(
-            percentile=config.data.percentile,
+            normalization=config.data.normalization,
             tumour_slices_only=config.data.tumour_slices_only,
             dtype=config.data.cache_dtype,
         )
@@ -132,7 +132,7 @@ def _data_summary(setup: TrainingSetup, train_ds: SliceDataset, val_ds: SliceDat
         "validation_cases": [c.case_id for c in val_cases],
         "tumour_slices_only": data.tumour_slices_only,
         "image_size": setup.model.image_size,
-        "percentile": data.percentile,
+        "normalization": data.normalization.to_dict(),
         "split_seed": setup.training.seed,
     }
 
@@ -179,7 +179,7 @@ def _train_target(
             tensorboard_dir=(output_dir / "tensorboard" / target.value) if config.tensorboard else None,
         )
     try:
-        intensity_model = fit_intensity_model(train_cases, target, config.data.percentile)
+        intensity_model = fit_intensity_model(train_cases, target, config.data.normalization)
 
         # Stage 1: the target's self-representation autoencoder.
         seed_everything(config.seed)

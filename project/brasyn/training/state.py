@@ -61,7 +61,7 @@ def checkpoint_payload(
         model=generator,
         model_config=setup.model.to_dict(),
         intensity_model=intensity_model.to_dict(),
-        percentile=setup.training.data.percentile,
+        normalization=setup.training.data.normalization,
         training_config=setup.to_dict()["training"],
         data_summary=data_summary,
         metrics=metrics,
