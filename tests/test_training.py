@@ -445,4 +445,39 @@ def test_bf16_autocast_steps_are_finite(dataset, tiny):
     trainer = TranslationTrainer(tiny.model, tiny.training.stage2, rt, 10, autoencoder.autoencoder)
     terms = trainer.train_step(batch)
     assert all(torch.isfinite(torch.tensor(v)) for v in terms.values())
-    assert trainer.predict(batch.sources).shape == batch.target.shape
+    image, logits = trainer.predict(batch.sources)
+    assert image.shape == batch.target.shape and logits.shape[1] == 4
+
+
+# ---- validation scores and time budget ----------------------------------------------------------
+
+
+def test_validation_scores_a_perfect_and_a_blind_prediction(dataset):
+    from brasyn.training.metrics import validate
+
+    indices = [0, 2, 4]
+    samples = [dataset[i] for i in indices]
+    truth = torch.stack([s.target for s in samples])
+    seg = torch.stack([s.seg for s in samples])
+    perfect_logits = torch.nn.functional.one_hot(seg, 4).permute(0, 3, 1, 2).float()
+    queue = [(truth, perfect_logits), (torch.full_like(truth, -1.0), torch.zeros_like(perfect_logits))]
+    perfect = validate(lambda x: queue.pop(0), dataset, indices, device=torch.device("cpu"))
+    assert perfect == {"val_l1": 0.0, "val_ssim": pytest.approx(1.0), "val_ssim_tumour": pytest.approx(1.0), "val_dice_wt": 1.0}
+    blind = validate(lambda x: queue.pop(0), dataset, indices, device=torch.device("cpu"))
+    assert blind["val_dice_wt"] == 0.0  # every pixel predicted background (argmax of equal logits is class 0)
+    assert blind["val_ssim_tumour"] < 0.1 < blind["val_ssim"]  # a flat image misses the tumour most
+
+
+def test_max_seconds_stops_a_stage_at_an_epoch_end(cohort, tmp_path, monkeypatch):
+    import brasyn.training.loop as loop_module
+
+    clock = iter(range(0, 10**6, 100))  # each perf_counter call advances 100 s
+    monkeypatch.setattr(loop_module.time, "perf_counter", lambda: float(next(clock)))
+    setup = {"preset": "tiny", "training": {"stage1": {"epochs": 100, "max_steps": 50},
+                                            "stage2": {"epochs": 100, "max_steps": 50, "max_seconds": 1}}}
+    train(cohort, tmp_path / "run", setup, ["t1c"])
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics_t1c.csv")))
+    stage2 = [r for r in rows if r["stage"] == "stage2"]
+    assert len(stage2) == 1 and int(stage2[0]["step"]) < 50  # one epoch, then the budget stopped it
+    assert int([r for r in rows if r["stage"] == "stage1"][-1]["step"]) == 50  # no budget: ran to the end
+    assert (tmp_path / "run" / "brasyn_t1c.pt").exists()

@@ -57,6 +57,8 @@ def _check_stage(prefix: str, stage: Any) -> None:
         raise ConfigError(f"{prefix}.epochs: expected >= 1, found {stage.epochs}")
     if stage.max_steps is not None and stage.max_steps < 1:
         raise ConfigError(f"{prefix}.max_steps: expected >= 1 or null, found {stage.max_steps}")
+    if stage.max_seconds is not None and not stage.max_seconds > 0:
+        raise ConfigError(f"{prefix}.max_seconds: expected > 0 or null, found {stage.max_seconds}")
     if stage.batch_size < 1:
         raise ConfigError(f"{prefix}.batch_size: expected >= 1, found {stage.batch_size}")
     if not stage.lr > 0:
@@ -76,6 +78,9 @@ class AutoencoderStage:
     """Passes over the training slices (PLAVE: 200)."""
     max_steps: int | None = None
     """Optional cap on optimizer steps (demos, tests); the schedule spans min(epochs * steps/epoch, max_steps)."""
+    max_seconds: float | None = None
+    """Optional wall-time budget of the stage: training stops at the first epoch end past it (the
+    checkpoint is still written; the learning-rate decay may then be unfinished)."""
     batch_size: int = 4
     """Slices per optimizer step (per process under DDP); incomplete last batches are dropped."""
     lr: float = 2e-4
@@ -101,6 +106,9 @@ class TranslationStage:
     """Passes over the training slices (PLAVE: 300)."""
     max_steps: int | None = None
     """Optional cap on optimizer steps (demos, tests); the schedule spans min(epochs * steps/epoch, max_steps)."""
+    max_seconds: float | None = None
+    """Optional wall-time budget of the stage: training stops at the first epoch end past it (the
+    checkpoint is still written; the learning-rate decay may then be unfinished)."""
     batch_size: int = 4
     """Slices per optimizer step (per process under DDP); incomplete last batches are dropped."""
     lr: float = 1e-4

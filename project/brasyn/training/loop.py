@@ -70,14 +70,18 @@ def run_stage(
     on_epoch_end: Callable[[dict[str, Any]], None],
     save_every: int = 0,
     on_save: Callable[[int], None] | None = None,
+    max_seconds: float | None = None,
 ) -> int:
     """Train from `start_step` to `total` steps; call `on_epoch_end(row)` after every (possibly partial) epoch
-    and `on_save(step)` every `save_every` steps inside an epoch (0: never).
+    and `on_save(step)` every `save_every` steps inside an epoch (0: never). With `max_seconds`, stop
+    early (logged) at the first epoch end after that much training time in this call.
 
-    `row` holds stage, epoch, step, lr, seconds and the epoch means of the loss terms. Returns the step reached.
+    `row` holds stage, epoch, step, lr, seconds (the epoch's), elapsed (since this call started) and
+    the epoch means of the loss terms. Returns the step reached.
     """
     spe = steps_per_epoch(len(dataset), batch_size, rt.world_size)
     step = start_step
+    stage_started = time.perf_counter()
     trainer.train_mode()
     bar = tqdm(
         total=total,
@@ -124,16 +128,21 @@ def run_stage(
                     break
                 if save_every > 0 and on_save is not None and step % save_every == 0 and step % spe != 0:
                     on_save(step)  # the epoch end saves anyway
+            now = time.perf_counter()
             row: dict[str, Any] = {
                 "stage": trainer.stage,
                 "epoch": epoch,
                 "step": step,
                 "lr": lr,
-                "seconds": time.perf_counter() - started,
+                "seconds": now - started,
+                "elapsed": now - stage_started,
             }
             row.update({name: value / max(n, 1) for name, value in sums.items()})
             on_epoch_end(row)
             trainer.train_mode()
+            if max_seconds is not None and step < total and rt.agree(now - stage_started >= max_seconds):
+                logger.warning("%s: stopped at step %d of %d after its time budget of %.0f s", description, step, total, max_seconds)
+                break
     finally:
         bar.close()
     return step

@@ -1,5 +1,6 @@
 """Per-epoch metrics: a CSV file per target (always) and TensorBoard (only if importable), plus the
-validation scores (L1 and SSIM of a few held-out slices, unpadded, data range 2)."""
+validation scores of a few held-out slices (unpadded): L1, SSIM (data range 2), SSIM inside the
+tumour, and the whole-tumour Dice of the segmentation decoder."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ LOSS_COLUMNS: tuple[str, ...] = (
 )
 """Loss terms logged per epoch (epoch means); stage 1 fills only `l1` (the autoencoder's)."""
 
-COLUMNS: tuple[str, ...] = ("stage", "epoch", "step", "lr", *LOSS_COLUMNS, "val_l1", "val_ssim", "seconds")
+VALIDATION_COLUMNS: tuple[str, ...] = ("val_l1", "val_ssim", "val_ssim_tumour", "val_dice_wt")
+"""What `validate` reports (stage 1 and models without a segmentation decoder leave `val_dice_wt` blank)."""
+
+COLUMNS: tuple[str, ...] = ("stage", "epoch", "step", "lr", *LOSS_COLUMNS, *VALIDATION_COLUMNS, "seconds", "elapsed")
+"""`seconds`: the epoch's training time; `elapsed`: wall time since the stage started (learning curves)."""
 
 
 def _format(value: Any) -> str:
@@ -84,31 +89,55 @@ def validation_indices(dataset: SliceDataset | None, n: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, len(dataset) - 1, min(n, len(dataset)))})
 
 
+def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
+    """2|A∩B| / (|A| + |B|) of two boolean masks; 1 when both are empty."""
+    total = int(prediction.sum()) + int(truth.sum())
+    return 1.0 if total == 0 else 2.0 * int((prediction & truth).sum()) / total
+
+
 @torch.no_grad()
 def validate(
-    predict: Callable[[torch.Tensor], torch.Tensor],
+    predict: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]],
     dataset: SliceDataset | None,
     indices: list[int],
     *,
     device: torch.device,
     use_sources: bool = True,
 ) -> dict[str, float]:
-    """Mean L1 and SSIM (skimage, data_range 2) of `predict` on the unpadded validation slices.
+    """Validation scores of `predict` on the unpadded slices `indices` of `dataset`.
 
-    `predict` maps a batch (B, C, S, S) to images (B, 1, S, S) in [-1, 1]; it gets the sources
-    (C = 3) or, with `use_sources=False`, the target itself (C = 1, the autoencoder). Empty dict when
-    there is nothing to validate.
+    `predict` maps a batch (B, C, S, S) to images (B, 1, S, S) in [-1, 1], or to (images, seg logits
+    (B, K, S, S) or None); it gets the sources (C = 3) or, with `use_sources=False`, the target itself
+    (C = 1, the autoencoder). Returns the mean L1 and SSIM (skimage, data_range 2) per slice, the
+    mean of the SSIM map inside the tumour (label > 0) over all tumour pixels, and the whole-tumour
+    Dice pooled over the slices (when seg logits are given). Empty dict when there is nothing to validate.
     """
     if dataset is None or not indices:
         return {}
     samples = [dataset[i] for i in indices]
     inputs = torch.stack([s.sources if use_sources else s.target for s in samples]).to(device)
-    predictions = predict(inputs).float().cpu().numpy()[:, 0]  # (B, S, S)
-    l1s, ssims = [], []
-    for i, sample, prediction in zip(indices, samples, predictions, strict=True):
+    output = predict(inputs)
+    images, logits = output if isinstance(output, tuple) else (output, None)
+    predictions = images.float().cpu().numpy()[:, 0]  # (B, S, S)
+    labels = logits.argmax(dim=1).cpu().numpy() if logits is not None else None  # (B, S, S)
+    l1s, ssims, tumour_ssim = [], [], []
+    wt_pred, wt_true = [], []
+    for k, (i, sample, prediction) in enumerate(zip(indices, samples, predictions, strict=True)):
         _, _, record = dataset.locate(i)
         truth = crop_slices(sample.target.numpy()[0], record)  # (H, W)
         estimate = crop_slices(prediction, record)
+        tumour = crop_slices(sample.seg.numpy(), record) > 0
         l1s.append(float(np.abs(estimate - truth).mean()))
-        ssims.append(float(structural_similarity(truth, estimate, data_range=2.0)))
-    return {"val_l1": float(np.mean(l1s)), "val_ssim": float(np.mean(ssims))}
+        score, ssim_map = structural_similarity(truth, estimate, data_range=2.0, full=True)
+        ssims.append(float(score))
+        tumour_ssim.append(ssim_map[tumour])
+        if labels is not None:
+            wt_pred.append(crop_slices(labels[k], record) > 0)
+            wt_true.append(tumour)
+    scores = {"val_l1": float(np.mean(l1s)), "val_ssim": float(np.mean(ssims))}
+    inside = np.concatenate(tumour_ssim)
+    if inside.size:
+        scores["val_ssim_tumour"] = float(inside.mean())
+    if wt_pred:
+        scores["val_dice_wt"] = dice(np.stack(wt_pred), np.stack(wt_true))
+    return scores

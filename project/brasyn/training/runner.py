@@ -200,6 +200,7 @@ def _train_target(
                 stage1, train_ds, rt=rt, batch_size=s1.batch_size, total=total1, start_step=start1, seed=config.seed,
                 num_workers=config.num_workers, progress=config.progress, description=f"{target} autoencoder",
                 on_epoch_end=end_of_stage1_epoch, save_every=config.resume_every_steps, on_save=save_stage1,
+                max_seconds=s1.max_seconds,
             )
 
         # Stage 2: generator, discriminator and heads against the frozen autoencoder.
@@ -221,7 +222,7 @@ def _train_target(
                 stage2, train_ds, rt=rt, batch_size=s2.batch_size, total=total2, start_step=start2,
                 seed=config.seed + STAGE2_SEED_OFFSET, num_workers=config.num_workers, progress=config.progress,
                 description=f"{target} GAN", on_epoch_end=end_of_stage2_epoch,
-                save_every=config.resume_every_steps, on_save=save_stage2,
+                save_every=config.resume_every_steps, on_save=save_stage2, max_seconds=s2.max_seconds,
             )
 
         if rt.is_main:
@@ -270,5 +271,5 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary(row: dict[str, Any]) -> str:
-    keys = ("l1", "generator", "discriminator", "val_l1", "val_ssim")
+    keys = ("l1", "generator", "discriminator", "val_l1", "val_ssim", "val_ssim_tumour", "val_dice_wt")
     return ", ".join(f"{k} {row[k]:.4g}" for k in keys if k in row)

@@ -60,6 +60,14 @@ class Runtime:
         if self.distributed:
             dist.barrier()
 
+    def agree(self, flag: bool) -> bool:
+        """True on every rank when `flag` is true on any rank (so all ranks take the same branch)."""
+        if not self.distributed:
+            return bool(flag)
+        value = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item() > 0)
+
 
 def _env_int(name: str, default: int) -> int:
     try:

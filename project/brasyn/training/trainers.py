@@ -291,12 +291,14 @@ class TranslationTrainer:
         return _detached({**d_terms, **g_terms})
 
     @torch.no_grad()
-    def predict(self, sources: Tensor) -> Tensor:
-        """Eval-mode synthesis (B, 3, S, S) -> (B, 1, S, S); restores train mode."""
+    def predict(self, sources: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Eval-mode synthesis (B, 3, S, S) -> image (B, 1, S, S) and seg logits (B, K, S, S) or None;
+        restores train mode."""
         self.generator.eval()
         try:
             with self.rt.autocast():
-                return self.generator(sources, with_seg=False).image
+                output = self.generator(sources, with_seg=True)
+                return output.image, output.seg_logits
         finally:
             self.generator.train()
 
