@@ -481,3 +481,19 @@ def test_max_seconds_stops_a_stage_at_an_epoch_end(cohort, tmp_path, monkeypatch
     assert len(stage2) == 1 and int(stage2[0]["step"]) < 50  # one epoch, then the budget stopped it
     assert int([r for r in rows if r["stage"] == "stage1"][-1]["step"]) == 50  # no budget: ran to the end
     assert (tmp_path / "run" / "brasyn_t1c.pt").exists()
+
+
+def test_time_budget_shortens_the_schedule_so_the_decay_still_happens(dataset, tiny, monkeypatch):
+    import brasyn.training.loop as loop_module
+    from brasyn.training.loop import run_stage
+
+    ticks = iter(range(10**6))  # one second per perf_counter call
+    monkeypatch.setattr(loop_module.time, "perf_counter", lambda: float(next(ticks)))
+    stage1 = dataclasses.replace(tiny.training.stage1, decay_fraction=0.5)
+    trainer = AutoencoderTrainer(tiny.model, stage1, CPU, 1000)
+    rows = []
+    reached = run_stage(trainer, dataset, rt=CPU, batch_size=2, total=1000, start_step=0, seed=0, num_workers=0,
+                        progress=False, description="t", on_epoch_end=rows.append, max_seconds=60)
+    shortened = trainer.scheduler.lr_lambdas[0].total
+    assert shortened < 1000 and reached <= shortened  # far fewer steps fit in 60 "seconds" than 1000
+    assert trainer.lr < stage1.lr  # the decay phase was reached inside the budget

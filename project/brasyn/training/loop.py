@@ -20,6 +20,7 @@ from tqdm import tqdm
 from brasyn.data.slices import SliceDataset
 from brasyn.errors import InputError
 from brasyn.training.runtime import Runtime, seed_everything
+from brasyn.training.schedule import decay_steps
 from brasyn.training.trainers import Batch
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,13 @@ logger = logging.getLogger(__name__)
 
 class StageTrainer(Protocol):
     stage: str
+    config: Any  # the stage's config (AutoencoderStage or TranslationStage)
 
     def train_mode(self) -> None: ...
 
     def train_step(self, batch: Batch) -> dict[str, float]: ...
+
+    def set_total_steps(self, total: int) -> None: ...
 
     @property
     def lr(self) -> float: ...
@@ -73,8 +77,11 @@ def run_stage(
     max_seconds: float | None = None,
 ) -> int:
     """Train from `start_step` to `total` steps; call `on_epoch_end(row)` after every (possibly partial) epoch
-    and `on_save(step)` every `save_every` steps inside an epoch (0: never). With `max_seconds`, stop
-    early (logged) at the first epoch end after that much training time in this call.
+    and `on_save(step)` every `save_every` steps inside an epoch (0: never).
+
+    With `max_seconds` (a time budget for this call), each epoch end before the learning-rate decay
+    has begun re-estimates how many steps fit and shortens the schedule to that (so the decay still
+    happens inside the budget); past the budget the stage stops at the next epoch end (logged).
 
     `row` holds stage, epoch, step, lr, seconds (the epoch's), elapsed (since this call started) and
     the epoch means of the loss terms. Returns the step reached.
@@ -140,9 +147,17 @@ def run_stage(
             row.update({name: value / max(n, 1) for name, value in sums.items()})
             on_epoch_end(row)
             trainer.train_mode()
-            if max_seconds is not None and step < total and rt.agree(now - stage_started >= max_seconds):
-                logger.warning("%s: stopped at step %d of %d after its time budget of %.0f s", description, step, total, max_seconds)
-                break
+            if max_seconds is not None and step < total:
+                spent = time.perf_counter() - stage_started
+                if rt.agree(spent >= max_seconds):
+                    logger.warning("%s: stopped at step %d of %d: time budget of %.0f s spent", description, step, total, max_seconds)
+                    break
+                fits = start_step + int((step - start_step) * max_seconds / spent)
+                if fits < total and step < total - decay_steps(total, trainer.config.decay_fraction):
+                    total = max(step + 1, rt.broadcast_int(fits))
+                    trainer.set_total_steps(total)
+                    bar.total = total
+                    logger.info("%s: time budget %.0f s: schedule shortened to %d steps", description, max_seconds, total)
     finally:
         bar.close()
     return step

@@ -60,6 +60,14 @@ class Runtime:
         if self.distributed:
             dist.barrier()
 
+    def broadcast_int(self, value: int) -> int:
+        """Rank 0's `value` on every rank."""
+        if not self.distributed:
+            return int(value)
+        tensor = torch.tensor([int(value)], dtype=torch.int64, device=self.device)
+        dist.broadcast(tensor, src=0)
+        return int(tensor.item())
+
     def agree(self, flag: bool) -> bool:
         """True on every rank when `flag` is true on any rank (so all ranks take the same branch)."""
         if not self.distributed:

@@ -36,9 +36,30 @@ def lr_factor(step: int, total: int, decay: int) -> float:
     return float(min(1.0, max(0.0, (total - step) / (decay + 1))))
 
 
+class LinearDecay:
+    """`lr_factor` as a callable object: its total can be shortened during training (a time budget),
+    and LambdaLR saves and restores its state with the scheduler's."""
+
+    def __init__(self, total: int, decay_fraction: float) -> None:
+        self.decay_fraction = decay_fraction
+        self.set_total(total)
+
+    def set_total(self, total: int) -> None:
+        if total < 1:
+            raise ConfigError(f"learning-rate schedule: expected at least 1 step, found {total}")
+        self.total = int(total)
+        self.decay = decay_steps(self.total, self.decay_fraction)
+
+    def __call__(self, step: int) -> float:
+        return lr_factor(step, self.total, self.decay)
+
+
 def linear_decay_scheduler(optimizer: Optimizer, total: int, decay_fraction: float) -> LambdaLR:
     """A `LambdaLR` applying `lr_factor`; call `.step()` after each optimizer step."""
-    if total < 1:
-        raise ConfigError(f"learning-rate schedule: expected at least 1 step, found {total}")
-    decay = decay_steps(total, decay_fraction)
-    return LambdaLR(optimizer, lambda step: lr_factor(step, total, decay))
+    return LambdaLR(optimizer, LinearDecay(total, decay_fraction))
+
+
+def set_total_steps(scheduler: LambdaLR, total: int) -> None:
+    """Shorten (or lengthen) the schedule of a `linear_decay_scheduler` to `total` steps."""
+    for schedule in scheduler.lr_lambdas:
+        schedule.set_total(total)

@@ -43,7 +43,7 @@ from brasyn.models import (
 )
 from brasyn.training.config import AutoencoderStage, TranslationStage
 from brasyn.training.runtime import Runtime
-from brasyn.training.schedule import linear_decay_scheduler
+from brasyn.training.schedule import linear_decay_scheduler, set_total_steps
 
 
 def weighted_sum(terms: Mapping[str, Tensor], weights: Mapping[str, float]) -> Tensor:
@@ -115,6 +115,9 @@ class AutoencoderTrainer:
 
     def train_mode(self) -> None:
         self.autoencoder.train()
+
+    def set_total_steps(self, total: int) -> None:
+        set_total_steps(self.scheduler, total)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         self.optimizer.zero_grad(set_to_none=True)
@@ -233,6 +236,10 @@ class TranslationTrainer:
         self.heads.train()
         self.discriminator.train()
         self.autoencoder.eval()  # frozen: BN running statistics and dropout stay off
+
+    def set_total_steps(self, total: int) -> None:
+        for scheduler in (self.sched_g, self.sched_d, self.sched_h):
+            set_total_steps(scheduler, total)
 
     @property
     def lr(self) -> float:
