@@ -17,11 +17,14 @@ def register(app: typer.Typer) -> None:
 def train_command(
     data: Path = typer.Argument(..., help="Folder of complete BraTS-format training cases (4 modalities + seg)."),
     out: Path = typer.Argument(..., help="Run folder: checkpoints brasyn_<target>.pt, config.yaml, metrics, resume state."),
-    config: str = typer.Option("paper", "--config", "-c", help="Preset (paper, demo, tiny) or a YAML file."),
+    config: str = typer.Option("paper", "--config", "-c", help="Preset (paper, synthetic, demo, tiny) or a YAML file."),
     target: list[str] = typer.Option(["all"], "--target", "-t", help="t1n, t1c, t2w, t2f or all; repeatable."),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Cap the optimizer steps of each stage."),
     device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (overrides the config)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the run folder's resume files."),
+    prepare_only: bool = typer.Option(
+        False, "--prepare-only", help="Only build the slice cache (then per-target runs started in parallel share it)."
+    ),
 ) -> None:
     """Train one dedicated model per target modality and write its checkpoint into OUT.
 
@@ -43,6 +46,8 @@ def train_command(
     if device is not None:
         training = dataclasses.replace(training, device=device)
     setup = dataclasses.replace(setup, training=training)
-    checkpoints = train(data, out, setup, parse_targets(target), resume=resume)
+    checkpoints = train(data, out, setup, parse_targets(target), resume=resume, prepare_only=prepare_only)
+    if prepare_only:
+        typer.echo(f"slice cache ready in {out / (setup.training.data.cache_dir or 'cache')}")
     for modality, path in checkpoints.items():
         typer.echo(f"{modality}: {path}")

@@ -22,7 +22,7 @@ from brasyn.data.slices import CACHE_DTYPES
 from brasyn.errors import ConfigError
 from brasyn.models.config import ModelConfig
 
-PRESETS: tuple[str, ...] = ("paper", "demo", "tiny")
+PRESETS: tuple[str, ...] = ("paper", "synthetic", "demo", "tiny")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16")
 

@@ -79,6 +79,7 @@ def train(
     targets: Sequence[Modality | str],
     *,
     resume: bool = True,
+    prepare_only: bool = False,
 ) -> dict[Modality, Path]:
     """Train the dedicated model of each target on the BraTS-format training folder `data_path`.
 
@@ -86,6 +87,7 @@ def train(
     "training": ...}` or a `TrainingSetup` (see `load_training_setup`). With `resume`, a target whose
     resume file exists continues where it stopped (a finished one is skipped). Returns the checkpoint
     path of each target (written by rank 0; under DDP the other ranks get the same paths).
+    `prepare_only` builds the slice cache and returns {} (then runs for single targets can share it).
     """
     setup = load_training_setup(setup)
     target_list = parse_targets(targets)
@@ -107,6 +109,8 @@ def train(
         rt.barrier()
         if not rt.is_main:
             cached = build_slice_cache(cases, cache_dir, options, progress=False)
+        if prepare_only:
+            return {}
         train_ids, val_ids = split_cases([c.case_id for c in cached], config.data.validation_fraction, config.seed)
         by_id = {c.case_id: c for c in cached}
         train_cases = [by_id[i] for i in train_ids]

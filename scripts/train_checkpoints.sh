@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The bundled checkpoints, reproducibly: a synthetic training cohort -> slice cache -> the four
+# dedicated models (in parallel on a GPU, one after another on a CPU) -> the polynomial baseline
+# fitted on the same cohort -> optional study variants (docs/study) -> a record of how it was made.
+#
+#   scripts/train_checkpoints.sh                    # what `make checkpoints` runs
+#   PYTHON=python3 RUN=/tmp/run STUDY=1 scripts/train_checkpoints.sh   # e.g. on a GPU host
+#
+# Environment (defaults): PYTHON (.venv/bin/python), RUN (runs/checkpoints), CASES (32), SEED (1),
+# CONFIG (synthetic), DEVICE (auto), JOBS (number of cores), PARALLEL (1 on CUDA, else 0),
+# STUDY (0; 1 also trains the variants in docs/study/variants on STUDY_TARGET, t2w), INSTALL (1:
+# copy the results into workspace/), PHANTOM_ARGS (extra `brasyn phantom train` options, e.g. --small).
+# CONFIG is a preset name or a YAML file with `preset:` and overrides.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+RUN=${RUN:-runs/checkpoints}
+CASES=${CASES:-32}
+SEED=${SEED:-1}
+CONFIG=${CONFIG:-synthetic}
+DEVICE=${DEVICE:-auto}
+JOBS=${JOBS:-$(nproc)}
+STUDY=${STUDY:-0}
+STUDY_TARGET=${STUDY_TARGET:-t2w}
+INSTALL=${INSTALL:-1}
+TARGETS=(t1n t1c t2w t2f)
+brasyn() { "$PYTHON" -m brasyn.cli "$@"; }
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+
+cuda=$("$PYTHON" -c "import torch; print(int(torch.cuda.is_available()))")
+if [[ $DEVICE == cpu ]]; then cuda=0; fi
+PARALLEL=${PARALLEL:-$cuda}
+mkdir -p "$RUN"
+RUN=$(cd "$RUN" && pwd)
+started=$(date +%s)
+
+# 1. cohort: shards in parallel (case k depends only on (seed, k), so shards equal one sequential run)
+if [[ ! -f $RUN/cohort/.complete ]]; then
+    log "cohort: $CASES cases, seed $SEED, $JOBS processes"
+    rm -rf "$RUN/cohort" "$RUN/cohort-parts"
+    per=$(( (CASES + JOBS - 1) / JOBS ))
+    pids=()
+    for ((first = 0; first < CASES; first += per)); do
+        n=$(( CASES - first < per ? CASES - first : per ))
+        # shellcheck disable=SC2086  # PHANTOM_ARGS is a list of options (e.g. --small for tests)
+        brasyn phantom train "$RUN/cohort-parts/$first" --cases "$n" --seed "$SEED" --first-id $((10000 + first)) \
+            --no-progress ${PHANTOM_ARGS:-} >/dev/null &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+    mkdir -p "$RUN/cohort"
+    mv "$RUN"/cohort-parts/*/BraTS-* "$RUN/cohort/"
+    rm -rf "$RUN/cohort-parts"
+    touch "$RUN/cohort/.complete"
+fi
+
+# 2. the slice cache, built once and shared by every run below
+run_config() {  # YAML with a preset (and overrides) -> the same plus this run's device, workers and cache
+    "$PYTHON" - "$@" <<'PY'
+import sys, yaml
+source, out, device, workers, cache = sys.argv[1:]
+data = yaml.safe_load(open(source)) if source.endswith(".yaml") else {"preset": source}
+training = data.setdefault("training", {}) or {}
+data["training"] = training
+training.update(device=device, num_workers=int(workers))
+training.setdefault("data", {})["cache_dir"] = cache
+yaml.safe_dump(data, open(out, "w"), sort_keys=False)
+PY
+}
+workers=$(( JOBS >= 8 ? 1 : 0 ))
+config_file=$RUN/config-run.yaml
+run_config "$CONFIG" "$config_file" "$DEVICE" "$workers" "$RUN/cache"
+log "slice cache"
+brasyn train "$RUN/cohort" "$RUN/train" --config "$config_file" --prepare-only >/dev/null
+
+# 3. the four targets (and the study variants), the baseline beside them on the CPU
+pids=()
+names=()
+launch() {  # name, log file, command...
+    local name=$1 logfile=$2; shift 2
+    if [[ $PARALLEL == 1 ]]; then "$@" >"$logfile" 2>&1 & pids+=($!); names+=("$name")
+    else "$@" >"$logfile" 2>&1 || { echo "FAILED: $name (see $logfile)"; exit 1; }; fi
+}
+log "training ${TARGETS[*]} with $CONFIG on $( ((cuda)) && echo cuda || echo cpu ) (parallel: $PARALLEL)"
+brasyn baseline fit "$RUN/cohort" "$RUN/baseline" >"$RUN/baseline.log" 2>&1 &
+baseline_pid=$!
+for target in "${TARGETS[@]}"; do
+    launch "$target" "$RUN/train-$target.log" brasyn train "$RUN/cohort" "$RUN/train" --config "$config_file" --target "$target"
+done
+if [[ $STUDY == 1 ]]; then
+    for variant in docs/study/variants/*.yaml; do
+        name=$(basename "$variant" .yaml)
+        run_config "$variant" "$RUN/study-$name.yaml" "$DEVICE" "$workers" "$RUN/cache"
+        launch "study-$name" "$RUN/study-$name.log" brasyn train "$RUN/cohort" "$RUN/study/$name" --config "$RUN/study-$name.yaml" --target "$STUDY_TARGET"
+    done
+fi
+failed=0
+for i in "${!pids[@]}"; do wait "${pids[$i]}" || { echo "FAILED: ${names[$i]}"; failed=1; }; done
+wait "$baseline_pid" || { echo "FAILED: baseline (see $RUN/baseline.log)"; failed=1; }
+(( failed == 0 )) || exit 1
+seconds=$(( $(date +%s) - started ))
+log "done in ${seconds} s"
+
+# 4. how the weights were made, beside them
+machine=$("$PYTHON" -c "import platform, torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else f'{platform.processor() or platform.machine()} CPU')")
+cores=$(nproc)
+"$PYTHON" - "$RUN" "$CONFIG" "$CASES" "$SEED" "$seconds" "$machine" "$cores" <<'PY'
+import json, sys, subprocess
+import torch
+run, config, cases, seed, seconds, machine, cores = sys.argv[1:]
+import os
+try:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+except (OSError, subprocess.SubprocessError):
+    commit = os.environ.get("CODE_COMMIT", "unknown")  # a copy of the tree without .git
+record = {"command": "scripts/train_checkpoints.sh", "config": config, "cohort": {"cases": int(cases), "seed": int(seed)},
+          "wall_seconds": int(seconds), "machine": machine, "cpu_cores": int(cores), "torch": torch.__version__,
+          "code_commit": commit}
+with open(f"{run}/train/provenance.json", "w") as handle:
+    json.dump(record, handle, indent=1)
+print(json.dumps(record))
+PY
+if [[ $INSTALL == 1 ]]; then
+    cp "$RUN"/train/brasyn_*.pt "$RUN/train/config.yaml" "$RUN/train/provenance.json" workspace/additional_files/
+    mkdir -p workspace/additional_files/metrics workspace/baseline
+    cp "$RUN"/train/metrics_*.csv workspace/additional_files/metrics/
+    cp "$RUN"/baseline/brasyn_*.pt workspace/baseline/
+    log "installed into workspace/additional_files and workspace/baseline"
+fi
