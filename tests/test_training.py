@@ -497,3 +497,23 @@ def test_time_budget_shortens_the_schedule_so_the_decay_still_happens(dataset, t
     shortened = trainer.scheduler.lr_lambdas[0].total
     assert shortened < 1000 and reached <= shortened  # far fewer steps fit in 60 "seconds" than 1000
     assert trainer.lr < stage1.lr  # the decay phase was reached inside the budget
+
+
+def test_warmup_trains_the_generator_on_reconstruction_only_then_every_term(dataset, tiny):
+    torch.manual_seed(0)
+    stage2 = dataclasses.replace(tiny.training.stage2, warmup_fraction=0.2)  # 2 of 10 steps
+    autoencoder = AutoencoderTrainer(tiny.model, tiny.training.stage1, CPU, 10).autoencoder
+    trainer = TranslationTrainer(tiny.model, stage2, CPU, 10, autoencoder)
+    trainer.train_mode()
+    frozen = {k: v.clone() for k, v in {**trainer.discriminator.state_dict(), **trainer.heads.state_dict()}.items()}
+    generator_before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    batch = _batch(dataset, [0, 3])
+    warm = [trainer.train_step(batch) for _ in range(2)]
+    assert all(set(terms) == {"l1", "segmentation", "generator"} for terms in warm)
+    assert warm[0]["generator"] == pytest.approx(100.0 * warm[0]["l1"] + 0.1 * warm[0]["segmentation"], rel=1e-5)
+    after = {**trainer.discriminator.state_dict(), **trainer.heads.state_dict()}
+    assert all(torch.equal(frozen[k], after[k]) for k in frozen)  # D and the heads waited
+    assert any(not torch.equal(v, trainer.generator.state_dict()[k]) for k, v in generator_before.items())
+    assert trainer.step == 2 and trainer.sched_d.last_epoch == 2  # one clock for the three schedules
+    full = trainer.train_step(batch)
+    assert {"discriminator", "adversarial", "contrastive", "sr_decoder", "sr_encoder", "sr_fusion"} <= set(full)

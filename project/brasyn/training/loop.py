@@ -20,7 +20,6 @@ from tqdm import tqdm
 from brasyn.data.slices import SliceDataset
 from brasyn.errors import InputError
 from brasyn.training.runtime import Runtime, seed_everything
-from brasyn.training.schedule import decay_steps
 from brasyn.training.trainers import Batch
 
 logger = logging.getLogger(__name__)
@@ -79,16 +78,18 @@ def run_stage(
     """Train from `start_step` to `total` steps; call `on_epoch_end(row)` after every (possibly partial) epoch
     and `on_save(step)` every `save_every` steps inside an epoch (0: never).
 
-    With `max_seconds` (a time budget for this call), each epoch end before the learning-rate decay
-    has begun re-estimates how many steps fit and shortens the schedule to that (so the decay still
-    happens inside the budget); past the budget the stage stops at the next epoch end (logged).
+    With `max_seconds` (a time budget for this call), each epoch end re-estimates, at the last
+    epoch's pace, how many steps fit and shortens the schedule to that, so that the decay (and a
+    fraction-based warm-up's GAN phase) still happen inside the budget; shortening only lowers the
+    learning rate. Past the budget the stage stops at the next epoch end (logged).
 
     `row` holds stage, epoch, step, lr, seconds (the epoch's), elapsed (since this call started) and
     the epoch means of the loss terms. Returns the step reached.
     """
     spe = steps_per_epoch(len(dataset), batch_size, rt.world_size)
     step = start_step
-    stage_started = time.perf_counter()
+    stage_started = last_mark = time.perf_counter()
+    last_step = step
     trainer.train_mode()
     bar = tqdm(
         total=total,
@@ -152,8 +153,11 @@ def run_stage(
                 if rt.agree(spent >= max_seconds):
                     logger.warning("%s: stopped at step %d of %d: time budget of %.0f s spent", description, step, total, max_seconds)
                     break
-                fits = start_step + int((step - start_step) * max_seconds / spent)
-                if fits < total and step < total - decay_steps(total, trainer.config.decay_fraction):
+                # at the pace of the last epoch (validation included): steps get dearer after a warm-up
+                pace = (step - last_step) / max(spent - (last_mark - stage_started), 1e-9)
+                last_mark, last_step = stage_started + spent, step
+                fits = step + int(pace * (max_seconds - spent))
+                if fits < total:  # only ever shortened: the learning rate stays non-increasing
                     total = max(step + 1, rt.broadcast_int(fits))
                     trainer.set_total_steps(total)
                     bar.total = total

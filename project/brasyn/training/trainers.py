@@ -173,10 +173,10 @@ class GeneratorWithHeads(nn.Module):
         self.heads = heads
         self.with_contrastive = with_contrastive
 
-    def forward(self, sources: Tensor) -> GeneratorPass:
-        """sources (B, 3, S, S) -> GeneratorPass."""
+    def forward(self, sources: Tensor, *, with_contrastive: bool = True) -> GeneratorPass:
+        """sources (B, 3, S, S) -> GeneratorPass (contrastive 0 when switched off here or at construction)."""
         output = self.generator(sources, with_seg=True)
-        if not self.with_contrastive:
+        if not (self.with_contrastive and with_contrastive):
             return GeneratorPass(output=output, contrastive=output.image.new_zeros(()))
         generated = self.generator.encode_generated(output.image)
         config = self.generator.config
@@ -220,7 +220,7 @@ class TranslationTrainer:
         self.generator_side = _wrap(
             GeneratorWithHeads(self.generator, self.heads, with_contrastive=with_contrastive),
             rt,
-            find_unused=not with_contrastive or self.weights.get("segmentation", 1.0) == 0,
+            find_unused=not with_contrastive or self.weights.get("segmentation", 1.0) == 0 or stage.warmup_fraction > 0,
         )
         self.d_model = _wrap(self.discriminator, rt)
         betas = (stage.beta1, stage.beta2)
@@ -290,7 +290,33 @@ class TranslationTrainer:
         set_requires_grad(self.discriminator, True)
         return {**terms, "generator": total}
 
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken (restored on resume with the scheduler's state)."""
+        return int(self.sched_g.last_epoch)
+
+    def in_warmup(self) -> bool:
+        """During the first `warmup_fraction` of the schedule's (possibly time-shortened) steps."""
+        return self.step < int(self.config.warmup_fraction * self.sched_g.lr_lambdas[0].total)
+
+    def warmup_step(self, batch: Batch) -> dict[str, Tensor]:
+        """Reconstruction warm-up: L1 and segmentation only; D, heads and the SR terms wait."""
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.rt.autocast():
+            output = self.generator_side(batch.sources, with_contrastive=False).output
+            terms = {"l1": l1_loss(output.image.float(), batch.target)}
+            if output.seg_logits is not None and "segmentation" in self.weights:
+                terms["segmentation"] = segmentation_loss(output.seg_logits.float(), batch.seg)
+        total = weighted_sum(terms, self.weights)
+        total.backward()
+        self.opt_g.step()
+        for scheduler in (self.sched_g, self.sched_d, self.sched_h):  # one clock for all three
+            scheduler.step()
+        return {**terms, "generator": total}
+
     def train_step(self, batch: Batch) -> dict[str, float]:
+        if self.in_warmup():
+            return _detached(self.warmup_step(batch))
         with self.rt.autocast():
             forward = self.generator_side(batch.sources)
         d_terms = self.d_step(batch, forward.output.image)
