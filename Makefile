@@ -21,12 +21,14 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # The real MLCube client (tests validate the manifest and run it through a docker shim). mlcube 0.0.9
-# pins omegaconf 2.1.0, whose metadata pip >= 24.1 rejects: its own venv with an older pip.
+# pins omegaconf 2.1.0, whose metadata pip >= 24.1 rejects: its own venv with an older pip. It also
+# imports distutils (mlcube/shell.py), which Python 3.12 removed: setuptools provides it again.
 MLCUBE_VENV ?= .venv-mlcube
 $(MLCUBE_VENV)/.installed:
 	$(PYTHON) -m venv $(MLCUBE_VENV)
-	$(MLCUBE_VENV)/bin/python -m pip install -q "pip<24.1"
+	$(MLCUBE_VENV)/bin/python -m pip install -q "pip<24.1" setuptools
 	$(MLCUBE_VENV)/bin/python -m pip install -q "mlcube==0.0.9" "mlcube-docker==0.0.9"
+	$(MLCUBE_VENV)/bin/python -c "import distutils, mlcube.shell"
 	touch $@
 
 mlcube-venv: $(MLCUBE_VENV)/.installed
