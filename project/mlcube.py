@@ -47,15 +47,24 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="br
 
 
 def read_parameters(path: Path) -> dict:
-    """The parameters file as a mapping (a missing file is a `ConfigError`; an empty one is {})."""
+    """The parameters file as a mapping with optional infer:/train: sections.
+
+    A missing or empty file means the defaults, with one log line: current MedPerf mounts a
+    parameters file only when one was registered with the cube, and the `brats` package passes an
+    empty one. A file that is not a mapping, or has another section, is a `ConfigError`.
+    """
     from brasyn.config import load_yaml
 
     path = Path(path)
+    if not path.exists():
+        logger.info("parameters file %s not found: using the default settings", path)
+        return {}
     if not path.is_file():
-        raise ConfigError(f"{path}: parameters file not found")
-    data = load_yaml(path) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with infer:/train: sections, found {type(data).__name__}")
+        raise ConfigError(f"{path}: expected a parameters file (YAML), found a folder")
+    data = load_yaml(path)  # {} when empty; a ConfigError when not a mapping
+    if not data:
+        logger.info("parameters file %s is empty: using the default settings", path)
+        return {}
     unknown = sorted(set(data) - {"infer", "train"})
     if unknown:
         raise ConfigError(f"{path}: unknown section {unknown[0]} (valid: infer, train)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -295,20 +296,48 @@ def test_run_app_maps_errors_to_exit_statuses(monkeypatch, capsys):
         run_app(app)
 
 
-def test_entrypoint_missing_parameters_file_and_hotfix(tmp_path):
-    spec = importlib.util.spec_from_file_location("brasyn_mlcube_entry_hotfix", ENTRYPOINT)
+def load_entrypoint(name: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ENTRYPOINT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("content", [None, "", "# only a comment\n", "{}\n"], ids=["missing", "empty", "comment", "empty-mapping"])
+def test_missing_or_empty_parameters_file_means_the_defaults(content, tmp_path, weights, caplog):
+    """Current MedPerf mounts parameters.yaml only when one was registered; the `brats` package passes an empty one."""
+    module = load_entrypoint("brasyn_mlcube_entry_params")
+    data = tmp_path / "data"
+    missing = write_cohort(data, 2)
+    params = tmp_path / "parameters.yaml"
+    if content is not None:
+        params.write_text(content)
+    with caplog.at_level(logging.INFO, logger="brasyn.mlcube"):
+        result = CliRunner().invoke(
+            module.app, ["infer", f"--data_path={data}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}", f"--weights={weights}"]
+        )
+    assert result.exit_code == 0, result.output
+    check_prediction_folder(tmp_path / "o", data, missing)
+    notes = [r.getMessage() for r in caplog.records if "parameters file" in r.getMessage()]
+    assert notes == [f"parameters file {params} {'not found' if content is None else 'is empty'}: using the default settings"]
+
+
+def test_bad_parameters_files_are_config_errors_and_hotfix(tmp_path):
+    module = load_entrypoint("brasyn_mlcube_entry_hotfix")
     runner = CliRunner()
-    result = runner.invoke(
-        module.app, ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={tmp_path / 'nope.yaml'}"]
-    )
-    assert isinstance(result.exception, ConfigError) and "parameters file not found" in str(result.exception)
+
+    def error(params: Path) -> str:
+        result = runner.invoke(module.app, ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}"])
+        assert isinstance(result.exception, ConfigError), result.output
+        return str(result.exception)
+
+    (tmp_path / "evaluate.yaml").write_text("evaluate: {}\n")
+    assert "unknown section evaluate" in error(tmp_path / "evaluate.yaml")
+    (tmp_path / "list.yaml").write_text("- infer\n")
+    assert "expected a mapping" in error(tmp_path / "list.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    assert "found a folder" in error(tmp_path / "folder.yaml")
     assert not (tmp_path / "o").exists()
-    params = tmp_path / "p.yaml"
-    params.write_text("evaluate: {}\n")
-    result = runner.invoke(module.app, ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}"])
-    assert isinstance(result.exception, ConfigError) and "unknown section evaluate" in str(result.exception)
     result = runner.invoke(module.app, ["hotfix"])
     assert result.exit_code == 0 and result.output == ""
 
