@@ -76,12 +76,15 @@ def infer(
     data_path: Path = typer.Option(..., "--data_path", help="Folder of case folders."),
     output_path: Path = typer.Option(..., "--output_path", help="Folder for {case}-{missing}.nii.gz."),
     parameters_file: Path = typer.Option(DEFAULT_PARAMETERS, "--parameters_file", help="YAML with an infer: section."),
-    weights: Path = typer.Option(DEFAULT_WEIGHTS, "--weights", help="Folder holding brasyn_{target}.pt."),
+    weights: Path = typer.Option(
+        DEFAULT_WEIGHTS, "--weights", help="Folder holding brasyn_{target}.pt (empty: the image's weights are used)."
+    ),
 ) -> None:
     """Synthesize each case's missing modality into output_path (exit status 1 if any case failed)."""
-    from brasyn.inference import InferenceSettings, synthesize_folder
+    from brasyn.inference import InferenceSettings, resolve_weights, synthesize_folder
 
     settings = InferenceSettings.from_dict(read_parameters(parameters_file).get("infer"))
+    weights = resolve_weights(weights, fallback=DEFAULT_WEIGHTS)  # MedPerf's additional_files may be empty
     logger.info("infer: data %s -> %s, weights %s, settings %s", data_path, output_path, weights, settings.to_dict())
     summary = synthesize_folder(data_path, output_path, weights, settings=settings)
     typer.echo(summary.format())

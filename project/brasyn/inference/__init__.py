@@ -3,6 +3,7 @@
 - `synthesize_folder(data_path, output_path, weights)` -> `InferenceSummary` (a BraSyn data folder)
 - `synthesize(t1n=..., t1c=..., t2w=..., output_file=...)` (one case from exactly three files)
 - `Predictor.from_checkpoint(path).predict(sources)` (one model on arrays)
+- `resolve_weights(given, fallback)` (the folder a runner gives, else the image's weights)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from brasyn.inference.engine import (
 )
 from brasyn.inference.predictor import InferenceError, Prediction, Predictor, PreparedCase
 from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
+from brasyn.inference.weights import resolve_weights
 
 __all__ = [
     "CaseResult",
@@ -34,6 +36,7 @@ __all__ = [
     "load_predictors",
     "resolve_device",
     "resolve_precision",
+    "resolve_weights",
     "synthesize",
     "synthesize_folder",
 ]
