@@ -80,16 +80,30 @@ def infer(
         DEFAULT_WEIGHTS, "--weights", help="Folder holding brasyn_{target}.pt (empty: the image's weights are used)."
     ),
 ) -> None:
-    """Synthesize each case's missing modality into output_path (exit status 1 if any case failed)."""
-    from brasyn.inference import InferenceSettings, resolve_weights, synthesize_folder
+    """Synthesize each case's missing modality into output_path.
 
-    settings = InferenceSettings.from_dict(read_parameters(parameters_file).get("infer"))
+    Exit status (brasyn.inference.exit_policy): 0 when every case was attempted and the only failures
+    are cases' own input errors (listed in the summary); 1 for failures every case may share (weights,
+    output folder, configuration, unexpected errors) or when no case has a prediction; with
+    `infer.strict: true` in the parameters file, 1 whenever any case failed.
+    """
+    from brasyn.inference import InferenceSettings, exit_decision, resolve_weights, synthesize_folder
+
+    section = dict(read_parameters(parameters_file).get("infer") or {})
+    strict = section.pop("strict", False)
+    if not isinstance(strict, bool):
+        raise ConfigError(f"infer.strict: expected true or false, found {strict!r}")
+    settings = InferenceSettings.from_dict(section)
     weights = resolve_weights(weights, fallback=DEFAULT_WEIGHTS)  # MedPerf's additional_files may be empty
-    logger.info("infer: data %s -> %s, weights %s, settings %s", data_path, output_path, weights, settings.to_dict())
+    logger.info(
+        "infer: data %s -> %s, weights %s, settings %s, strict %s", data_path, output_path, weights, settings.to_dict(), strict
+    )
     summary = synthesize_folder(data_path, output_path, weights, settings=settings)
+    decision = exit_decision(summary, strict=strict)
     typer.echo(summary.format())
-    if not summary.ok:
-        raise typer.Exit(1)
+    typer.echo(f"exit status {decision.status}: {decision.reason}")
+    if decision.status:
+        raise typer.Exit(decision.status)
 
 
 @app.command("train")

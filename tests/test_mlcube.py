@@ -8,6 +8,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -120,6 +121,7 @@ def test_manifest_docker_section_and_workspace():
 def test_parameters_file_sections_load():
     params = yaml.safe_load((REPO / "workspace" / "parameters.yaml").read_text())
     assert set(params) == {"infer", "train"}
+    assert params["infer"].pop("strict") is False  # the entrypoint's exit-status policy; the rest is InferenceSettings
     settings = InferenceSettings.from_dict(params["infer"])
     assert settings.device == "auto" and not settings.write_segmentation and not settings.overwrite
     assert isinstance(params["train"], dict) and "preset" in params["train"]
@@ -204,16 +206,31 @@ def test_mlcube_run_infer_through_the_docker_shim(mlcube_env, weights, tmp_path)
         "infer", "--data_path=/mlcube_io0", "--parameters_file=/mlcube_io1/parameters.yaml",
         "--weights=/mlcube_io2", "--output_path=/mlcube_io3",
     ]
-    # a failing case makes the cube fail (non-zero exit) while the others are still written
-    write_case_dir = data / "BraTS-GLI-00100-000"
-    write_case_dir.mkdir()
+    # a case failing on its own input is listed, the others are written, and the cube succeeds
+    # (MedPerf and the brats package discard every prediction of a run that exits non-zero) ...
+    (data / "BraTS-GLI-00100-000").mkdir()
+    second = tmp_path / "second"
     result = run_mlcube(
         ["run", "--mlcube=mlcube", "--task=infer", "--platform=docker",
-         f"data_path={data}", f"output_path={tmp_path / 'second'}", f"weights={weights}"],
+         f"data_path={data}", f"output_path={second}", f"weights={weights}"],
+        mlcube_env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 done, 0 skipped, 1 failed (5 cases)" in result.stdout
+    assert "FAILED  BraTS-GLI-00100-000: expected 3 of t1c/t1n/t2f/t2w, found 0" in result.stdout
+    assert "exit status 0: 1 case failed, each on its own input (listed above)" in result.stdout
+    check_prediction_folder(second, data, missing)
+    # ... unless the parameters file says strict: true
+    params = tmp_path / "strict.yaml"
+    params.write_text("infer:\n  strict: true\n")
+    result = run_mlcube(
+        ["run", "--mlcube=mlcube", "--task=infer", "--platform=docker",
+         f"data_path={data}", f"output_path={tmp_path / 'third'}", f"weights={weights}", f"parameters_file={params}"],
         mlcube_env,
     )
     assert result.returncode != 0
-    check_prediction_folder(tmp_path / "second", data, missing)
+    assert "exit status 1: 1 case failed (strict: any failure is an error)" in result.stdout
+    check_prediction_folder(tmp_path / "third", data, missing)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -340,6 +357,62 @@ def test_bad_parameters_files_are_config_errors_and_hotfix(tmp_path):
     assert not (tmp_path / "o").exists()
     result = runner.invoke(module.app, ["hotfix"])
     assert result.exit_code == 0 and result.output == ""
+
+
+def run_main(module: types.ModuleType, argv: list[str], monkeypatch) -> int:
+    """The entrypoint's real main() (logging, error mapping) in this process; returns the exit status."""
+    monkeypatch.setattr(sys, "argv", ["mlcube.py", *argv])
+    with pytest.raises(SystemExit) as info:
+        module.main()
+        raise SystemExit(0)
+    return info.value.code or 0
+
+
+@pytest.mark.parametrize(
+    "scenario, status, says",
+    [
+        ("input-errors-only", 0, "exit status 0: 2 cases failed, each on its own input (listed above)"),
+        ("strict", 1, "exit status 1: 2 cases failed (strict: any failure is an error)"),
+        ("every-case-bad", 1, "exit status 1: 2 cases failed, each on its own input, and no case has a prediction"),
+        ("broken-checkpoint", 1, "exit status 1: 1 case failed, 1 for a reason other than their input (model)"),
+        ("no-weights-anywhere", 1, "holds none either"),
+        ("unwritable-output", 1, "cannot create the output folder"),
+        ("bad-configuration", 1, "infer.strict: expected true or false, found 'yes'"),
+    ],
+)
+def test_entrypoint_exit_status_policy(scenario, status, says, tmp_path, weights, monkeypatch, capsys):
+    """0 when only cases' own inputs failed (MedPerf and the brats package discard every prediction of a
+    run that exits non-zero); 1 for what every case shares, for no prediction at all, and under strict."""
+    from conftest import write_case
+
+    module = load_entrypoint(f"brasyn_mlcube_entry_exit_{scenario.replace('-', '_')}")
+    data, out, params, used_weights = tmp_path / "data", tmp_path / "out", tmp_path / "parameters.yaml", weights
+    missing = {} if scenario == "every-case-bad" else write_cohort(data, 2)
+    write_case(data, "BraTS-GLI-00100-000", (Modality.T1N,), shape=(48, 48, 12))  # two modalities short
+    (data / "BraTS-GLI-00101-000").mkdir(parents=True)  # an empty case folder
+    params.write_text({"strict": "infer:\n  strict: true\n", "bad-configuration": "infer:\n  strict: 'yes'\n"}.get(scenario, ""))
+    if scenario == "broken-checkpoint":
+        used_weights = make_weights(tmp_path / "weights")
+        (used_weights / checkpoint_filename(Modality.T1C)).write_bytes(b"not a checkpoint")
+        shutil.rmtree(data / "BraTS-GLI-00100-000")
+        shutil.rmtree(data / "BraTS-GLI-00101-000")
+    if scenario == "no-weights-anywhere":
+        used_weights = tmp_path / "additional_files"
+        used_weights.mkdir()
+        monkeypatch.setattr(module, "DEFAULT_WEIGHTS", tmp_path / "image-weights")
+    if scenario == "unwritable-output":
+        out = tmp_path / "a-file"
+        out.write_text("")
+        out = out / "predictions"
+    code = run_main(
+        module, ["infer", f"--data_path={data}", f"--output_path={out}", f"--parameters_file={params}", f"--weights={used_weights}"], monkeypatch
+    )
+    captured = capsys.readouterr()
+    assert code == status, captured.out + captured.err
+    assert says in captured.out + captured.err
+    if scenario in ("input-errors-only", "strict"):
+        check_prediction_folder(out, data, missing)  # the good cases' predictions are written either way
+        assert "FAILED  BraTS-GLI-00101-000: expected 3 of t1c/t1n/t2f/t2w, found 0" in captured.out
 
 
 def test_entrypoint_train_writes_the_four_checkpoints(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from brasyn.inference.api import synthesize
 from brasyn.inference.engine import (
     CaseResult,
+    FailureCause,
     InferenceSummary,
     Outcome,
     OutputError,
@@ -18,12 +19,15 @@ from brasyn.inference.engine import (
     load_predictors,
     synthesize_folder,
 )
+from brasyn.inference.exit_policy import ExitDecision, exit_decision
 from brasyn.inference.predictor import InferenceError, Prediction, Predictor, PreparedCase
 from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
 from brasyn.inference.weights import resolve_weights
 
 __all__ = [
     "CaseResult",
+    "ExitDecision",
+    "FailureCause",
     "InferenceError",
     "InferenceSettings",
     "InferenceSummary",
@@ -33,6 +37,7 @@ __all__ = [
     "Predictor",
     "PreparedCase",
     "default_weights_dir",
+    "exit_decision",
     "load_predictors",
     "resolve_device",
     "resolve_precision",
