@@ -3,7 +3,8 @@
 The four dedicated checkpoints are loaded once (only those some case needs). While the model runs
 on case k, a background thread reads case k+1 and another writes case k-1 (file I/O overlaps
 compute). Nothing is written outside `output_path` (and the optional segmentation folder): each
-file goes through a temporary file in its destination folder and an atomic rename.
+file goes through a temporary file in its destination folder and an atomic rename; temporary files
+a killed earlier run left there are removed first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from brasyn.data.cases import Case, CaseStatus, CaseVolumes, discover_cases, loa
 from brasyn.errors import BrasynError, CheckpointError, InputError
 from brasyn.inference.predictor import Prediction, Predictor
 from brasyn.inference.settings import InferenceSettings
+from brasyn.io.atomic import remove_stale_temporaries
 from brasyn.io.nifti import write_volume
 
 logger = logging.getLogger(__name__)
@@ -163,6 +165,9 @@ def _check_output_folder(output_path: Path, data_path: Path, seg_path: Path | No
     _make_folder(output_path, "output folder")
     if seg_path is not None:
         _make_folder(seg_path, "segmentation folder")
+    for folder in (output_path, seg_path):  # a killed run's temporary files: the folder holds only results
+        if folder is not None:
+            remove_stale_temporaries(folder)
 
 
 def _plan(
