@@ -4,16 +4,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BRASYN := $(VENV)/bin/brasyn
 NILEARN_VERSION ?= 0.14.1
-TORCH_SPEC ?= torch==2.13.0
+CONSTRAINTS := constraints.txt
+# The torch release the tests run and the image ships: the pin in constraints.txt (one place for both)
+TORCH_SPEC ?= $(shell grep -m1 -o '^torch==[^ ]*' $(CONSTRAINTS))
 
 .PHONY: install test lint demo bench checkpoints clean mlcube-venv docker-build mlcube-run
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=23"
 	# CPU torch first (a bare `torch` requirement would pull a multi-GB CUDA build)
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
+	# the runtime dependencies at the versions the image ships (constraints.txt)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
 	# MNI152 anatomy for the phantom generator ships inside the nilearn wheel; its deps are not needed
 	$(PY) -m pip install -q --no-deps "nilearn==$(NILEARN_VERSION)"
 	touch $@

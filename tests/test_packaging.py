@@ -53,3 +53,84 @@ def test_mlcube_venv_imports_distutils_and_the_client():
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# One torch (and one set of dependencies) for the tests and the image
+
+
+def constraints() -> dict[str, str]:
+    """name -> pinned version from constraints.txt."""
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not pinned with =="
+            pins[canonical(name)] = version
+    return pins
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def runtime_requirements() -> dict[str, str]:
+    """name -> specifier of the package's runtime dependencies (pyproject.toml)."""
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    out = {}
+    for dep in deps:
+        match = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*(.*)$", dep)
+        out[canonical(match.group(1))] = match.group(2).strip()
+    return out
+
+
+def release(version: str) -> str:
+    return version.split("+", 1)[0]  # 2.13.0+cpu -> 2.13.0 (the local label names the build, not the release)
+
+
+def test_the_tests_run_the_pinned_torch():
+    import torch
+
+    assert release(torch.__version__) == constraints()["torch"], "the test venv's torch is not the image's (run `make install`)"
+
+
+def test_makefile_installs_the_pinned_torch_and_constraints():
+    result = subprocess.run(
+        ["make", "-s", "--no-print-directory", "--eval", "print-%: ; @echo $($*)", "print-TORCH_SPEC"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"torch=={constraints()['torch']}"
+    recipe = make_recipe("$(VENV)/.installed")
+    assert '-c $(CONSTRAINTS) -e ".[dev]"' in recipe
+    assert "CONSTRAINTS := constraints.txt" in MAKEFILE.read_text()
+
+
+def test_every_runtime_dependency_is_pinned_within_its_range_and_installed_at_the_pin():
+    from importlib.metadata import version
+
+    from packaging.specifiers import SpecifierSet
+
+    pins, requirements = constraints(), runtime_requirements()
+    assert set(requirements) <= set(pins), f"unpinned: {sorted(set(requirements) - set(pins))}"
+    for name, specifier in requirements.items():
+        assert pins[name] in SpecifierSet(specifier), f"{name}=={pins[name]} is outside pyproject's {specifier}"
+        assert release(version(name)) == pins[name], f"{name}: the tests run {version(name)}, the image ships {pins[name]}"
+
+
+def test_the_image_installs_torch_and_the_rest_from_the_same_pins():
+    from test_container import copies, instructions
+
+    assert ("constraints.txt", "/tmp/build/") in copies()
+    runs = [args for keyword, args in instructions() if keyword == "RUN"]
+    (install,) = [r for r in runs if "-r /tmp/build/requirements.txt" in r]
+    assert "-c /tmp/build/constraints.txt" in install
+    assert "torch" not in install.split("-c /tmp/build/constraints.txt")[0].split("pip install")[-1]  # no torch of its own
+    generated = install.split(">", 1)[0]
+    assert "startswith('torch')" not in generated  # torch is no longer left to a base image
+    assert not any("--index-url" in r or "download.pytorch.org" in r for r in runs)  # PyPI's (CUDA) Linux wheel
+    (base,) = [args for keyword, args in instructions() if keyword == "FROM"]
+    assert not base.startswith("pytorch/"), base
