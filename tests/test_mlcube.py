@@ -135,6 +135,7 @@ def test_container_config_for_current_medperf():
     assert config["image"] == manifest()["docker"]["image"]
     task = config["tasks"]["infer"]
     assert set(task["run_args"]) <= {"shm_size", "gpus", "command", "entrypoint", "environment"}
+    assert task["run_args"]["gpus"] == "all"  # else the model runs on CPU unless the data owner passes --gpus
     command = task["run_args"]["command"]
     assert command[0] == "infer" and all(a.startswith("--") and "=" in a for a in command[1:])
     args = dict(a[2:].split("=", 1) for a in command[1:])
