@@ -134,3 +134,28 @@ def test_the_image_installs_torch_and_the_rest_from_the_same_pins():
     assert not any("--index-url" in r or "download.pytorch.org" in r for r in runs)  # PyPI's (CUDA) Linux wheel
     (base,) = [args for keyword, args in instructions() if keyword == "FROM"]
     assert not base.startswith("pytorch/"), base
+
+
+# ---------------------------------------------------------------------------------------------------
+# One image name
+
+
+def test_one_image_name_in_the_makefile_and_both_manifests():
+    import yaml
+
+    cube = yaml.safe_load((REPO / "mlcube" / "mlcube.yaml").read_text())
+    medperf = yaml.safe_load((REPO / "mlcube" / "container_config.yaml").read_text())
+    names = {"Makefile IMAGE": make_variable("IMAGE"), "mlcube.yaml": cube["docker"]["image"], "container_config.yaml": medperf["image"]}
+    assert len(set(names.values())) == 1, names
+    assert re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*/[a-z0-9]+(?:[._-][a-z0-9]+)*:[\w][\w.-]*", names["Makefile IMAGE"])
+    assert "docker build -t $(IMAGE) ." in make_recipe("docker-build")
+
+
+def test_mlcube_builds_the_image_when_missing():
+    """mlcube 0.0.9's default build_strategy `pull` never builds; `auto` builds when the image is missing
+    and the Dockerfile exists, and pulls where it does not (a MedPerf data owner has only mlcube.yaml)."""
+    import yaml
+
+    cube = yaml.safe_load((REPO / "mlcube" / "mlcube.yaml").read_text())
+    assert cube["docker"]["build_strategy"] == "auto"
+    assert "-Pdocker.build_strategy=auto" in make_recipe("mlcube-run")
