@@ -140,12 +140,14 @@ def test_the_image_installs_torch_and_the_rest_from_the_same_pins():
 # One image name
 
 
-def test_one_image_name_in_the_makefile_and_both_manifests():
+def test_one_image_name_in_the_makefile_and_the_manifests():
     import yaml
 
     cube = yaml.safe_load((REPO / "mlcube" / "mlcube.yaml").read_text())
     medperf = yaml.safe_load((REPO / "mlcube" / "container_config.yaml").read_text())
-    names = {"Makefile IMAGE": make_variable("IMAGE"), "mlcube.yaml": cube["docker"]["image"], "container_config.yaml": medperf["image"]}
+    brats = yaml.safe_load((REPO / "mlcube" / "brats_algorithm.yml").read_text())["algorithms"]
+    names = {"Makefile IMAGE": make_variable("IMAGE"), "mlcube.yaml": cube["docker"]["image"], "container_config.yaml": medperf["image"],
+             **{f"brats_algorithm.yml {key}": entry["run_args"]["docker_image"] for key, entry in brats.items()}}
     assert len(set(names.values())) == 1, names
     assert re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*/[a-z0-9]+(?:[._-][a-z0-9]+)*:[\w][\w.-]*", names["Makefile IMAGE"])
     assert "docker build -t $(IMAGE) ." in make_recipe("docker-build")
