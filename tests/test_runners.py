@@ -60,7 +60,7 @@ def medperf(tmp_path: Path, parameters_config: dict | None = None, gpus_option: 
 def test_medperf_runs_the_cube_registered_without_a_weights_tarball(tmp_path):
     """additional_files is mounted empty: the weights baked into the image are used, with a warning."""
     data = tmp_path / "data"
-    missing = write_cohort(data, 4)
+    missing = write_cohort(data, 2)
     before = tree(data)
     command = medperf(tmp_path)
     text = " ".join(command)
@@ -146,7 +146,7 @@ def test_brats_table_entry_has_the_fields_the_package_reads():
 @pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "gpu"])
 def test_brats_package_docker_route_runs_the_image(tmp_path, gpu):
     """Year >= 2025: -v data:/input -v out:/output, no command (the image's CMD); on CPU too."""
-    data, missing = brats_folders(tmp_path, 3)
+    data, missing = brats_folders(tmp_path, 2)
     out = tmp_path / "brats-tmp-output"
     out.mkdir()
     command = brats_command(brats_table_entry(), data_path=data, output_path=out, parameters_dir=tmp_path / "params",
@@ -189,7 +189,7 @@ def test_brats_refuses_cpu_for_an_algorithm_not_marked_cpu_compatible(tmp_path):
 
 def test_brasyn_submission_docker_run(tmp_path):
     data, out = tmp_path / "input", tmp_path / "output"
-    missing = write_cohort(data, 3)
+    missing = write_cohort(data, 2)
     out.mkdir()
     result = docker(brasyn_submission_command(IMAGE, data, out), tmp_path)
     assert result.returncode == 0, result.stderr
