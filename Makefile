@@ -4,16 +4,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BRASYN := $(VENV)/bin/brasyn
 NILEARN_VERSION ?= 0.14.1
-TORCH_SPEC ?= torch==2.13.0
+CONSTRAINTS := constraints.txt
+# The torch release the tests run and the image ships: the pin in constraints.txt (one place for both)
+TORCH_SPEC ?= $(shell grep -m1 -o '^torch==[^ ]*' $(CONSTRAINTS))
 
 .PHONY: install test lint demo bench checkpoints clean mlcube-venv docker-build mlcube-run
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=23"
 	# CPU torch first (a bare `torch` requirement would pull a multi-GB CUDA build)
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
+	# the runtime dependencies at the versions the image ships (constraints.txt)
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e ".[dev]"
 	# MNI152 anatomy for the phantom generator ships inside the nilearn wheel; its deps are not needed
 	$(PY) -m pip install -q --no-deps "nilearn==$(NILEARN_VERSION)"
 	touch $@
@@ -21,12 +24,14 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # The real MLCube client (tests validate the manifest and run it through a docker shim). mlcube 0.0.9
-# pins omegaconf 2.1.0, whose metadata pip >= 24.1 rejects: its own venv with an older pip.
+# pins omegaconf 2.1.0, whose metadata pip >= 24.1 rejects: its own venv with an older pip. It also
+# imports distutils (mlcube/shell.py), which Python 3.12 removed: setuptools provides it again.
 MLCUBE_VENV ?= .venv-mlcube
 $(MLCUBE_VENV)/.installed:
 	$(PYTHON) -m venv $(MLCUBE_VENV)
-	$(MLCUBE_VENV)/bin/python -m pip install -q "pip<24.1"
+	$(MLCUBE_VENV)/bin/python -m pip install -q "pip<24.1" setuptools
 	$(MLCUBE_VENV)/bin/python -m pip install -q "mlcube==0.0.9" "mlcube-docker==0.0.9"
+	$(MLCUBE_VENV)/bin/python -c "import distutils, mlcube.shell"
 	touch $@
 
 mlcube-venv: $(MLCUBE_VENV)/.installed

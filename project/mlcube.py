@@ -47,15 +47,24 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="br
 
 
 def read_parameters(path: Path) -> dict:
-    """The parameters file as a mapping (a missing file is a `ConfigError`; an empty one is {})."""
+    """The parameters file as a mapping with optional infer:/train: sections.
+
+    A missing or empty file means the defaults, with one log line: current MedPerf mounts a
+    parameters file only when one was registered with the cube, and the `brats` package passes an
+    empty one. A file that is not a mapping, or has another section, is a `ConfigError`.
+    """
     from brasyn.config import load_yaml
 
     path = Path(path)
+    if not path.exists():
+        logger.info("parameters file %s not found: using the default settings", path)
+        return {}
     if not path.is_file():
-        raise ConfigError(f"{path}: parameters file not found")
-    data = load_yaml(path) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with infer:/train: sections, found {type(data).__name__}")
+        raise ConfigError(f"{path}: expected a parameters file (YAML), found a folder")
+    data = load_yaml(path)  # {} when empty; a ConfigError when not a mapping
+    if not data:
+        logger.info("parameters file %s is empty: using the default settings", path)
+        return {}
     unknown = sorted(set(data) - {"infer", "train"})
     if unknown:
         raise ConfigError(f"{path}: unknown section {unknown[0]} (valid: infer, train)")
@@ -67,17 +76,34 @@ def infer(
     data_path: Path = typer.Option(..., "--data_path", help="Folder of case folders."),
     output_path: Path = typer.Option(..., "--output_path", help="Folder for {case}-{missing}.nii.gz."),
     parameters_file: Path = typer.Option(DEFAULT_PARAMETERS, "--parameters_file", help="YAML with an infer: section."),
-    weights: Path = typer.Option(DEFAULT_WEIGHTS, "--weights", help="Folder holding brasyn_{target}.pt."),
+    weights: Path = typer.Option(
+        DEFAULT_WEIGHTS, "--weights", help="Folder holding brasyn_{target}.pt (empty: the image's weights are used)."
+    ),
 ) -> None:
-    """Synthesize each case's missing modality into output_path (exit status 1 if any case failed)."""
-    from brasyn.inference import InferenceSettings, synthesize_folder
+    """Synthesize each case's missing modality into output_path.
 
-    settings = InferenceSettings.from_dict(read_parameters(parameters_file).get("infer"))
-    logger.info("infer: data %s -> %s, weights %s, settings %s", data_path, output_path, weights, settings.to_dict())
+    Exit status (brasyn.inference.exit_policy): 0 when every case was attempted and the only failures
+    are cases' own input errors (listed in the summary); 1 for failures every case may share (weights,
+    output folder, configuration, unexpected errors) or when no case has a prediction; with
+    `infer.strict: true` in the parameters file, 1 whenever any case failed.
+    """
+    from brasyn.inference import InferenceSettings, exit_decision, resolve_weights, synthesize_folder
+
+    section = dict(read_parameters(parameters_file).get("infer") or {})
+    strict = section.pop("strict", False)
+    if not isinstance(strict, bool):
+        raise ConfigError(f"infer.strict: expected true or false, found {strict!r}")
+    settings = InferenceSettings.from_dict(section)
+    weights = resolve_weights(weights, fallback=DEFAULT_WEIGHTS)  # MedPerf's additional_files may be empty
+    logger.info(
+        "infer: data %s -> %s, weights %s, settings %s, strict %s", data_path, output_path, weights, settings.to_dict(), strict
+    )
     summary = synthesize_folder(data_path, output_path, weights, settings=settings)
+    decision = exit_decision(summary, strict=strict)
     typer.echo(summary.format())
-    if not summary.ok:
-        raise typer.Exit(1)
+    typer.echo(f"exit status {decision.status}: {decision.reason}")
+    if decision.status:
+        raise typer.Exit(decision.status)
 
 
 @app.command("train")

@@ -506,6 +506,25 @@ def test_device_and_precision_resolution():
         assert "CUDA is not available" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "capability, expected",
+    [((7, 0), torch.float16), ((7, 5), torch.float16), ((8, 0), torch.bfloat16), ((8, 9), torch.bfloat16), ((9, 0), torch.bfloat16)],
+    ids=["V100", "T4", "A100", "L4", "H100"],
+)
+def test_auto_precision_follows_the_compute_capability(monkeypatch, capability, expected):
+    """bf16 only from Ampere (8.0) on: `is_bf16_supported()` is also true on T4/V100, where cuDNN lacks bf16 convolutions."""
+    from brasyn.inference import resolve_precision
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what T4 and V100 report too
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: asked.append(device) or capability)
+    device = torch.device("cuda:1")
+    assert resolve_precision("auto", device) is expected
+    assert asked == [device]  # the capability of the device that runs the model, not of cuda:0
+    assert resolve_precision("bf16", device) is torch.bfloat16 and resolve_precision("fp16", device) is torch.float16
+    assert resolve_precision("fp32", device) is None
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_autocast_agrees_with_cpu(tmp_path):

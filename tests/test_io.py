@@ -110,3 +110,31 @@ def test_every_atomic_writer_leaves_readable_files(tmp_path):
     for path in (tmp_path / "resume" / "t1n.pt", volume):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
     assert torch.load(tmp_path / "resume" / "t1n.pt", weights_only=True)["step"] == 1
+
+
+def test_stale_temporaries_are_recognised_by_atomic_paths_own_pattern(tmp_path):
+    from brasyn.io.atomic import is_temporary_name, remove_stale_temporaries
+
+    names = []
+    for destination in ("BraTS-GLI-00001-000-t2f.nii.gz", "summary.json", "README"):
+        with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / destination) as tmp:
+            names.append(tmp.name)
+            raise KeyboardInterrupt  # (a SIGKILL would leave the file; recreate it below)
+    for name in names:
+        assert is_temporary_name(name), name
+        (tmp_path / name).write_text("half written")
+    keep = [
+        "BraTS-GLI-00001-000-t2f.nii.gz", ".hidden", ".notes.tmp", ".x.abcdefgh.tmp.txt.bak",
+        ".c1-t1n.nii.gz.ABCDEFGH.tmp.nii.gz",  # mkstemp uses lower-case letters, digits and _
+        ".c1-t1n.nii.gz.abcdefgh.tmp.nii",  # suffix differs from the destination's
+        "c1-t1n.nii.gz.abcdefgh.tmp.nii.gz",  # not hidden
+    ]
+    for name in keep:
+        assert not is_temporary_name(name), name
+        (tmp_path / name).write_text("someone else's")
+    (tmp_path / "sub").mkdir()
+    nested = tmp_path / "sub" / names[0]
+    nested.write_text("x")
+    removed = remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(names)
+    assert sorted(os.listdir(tmp_path)) == sorted([*keep, "sub"]) and nested.exists()

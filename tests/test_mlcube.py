@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -119,6 +123,7 @@ def test_manifest_docker_section_and_workspace():
 def test_parameters_file_sections_load():
     params = yaml.safe_load((REPO / "workspace" / "parameters.yaml").read_text())
     assert set(params) == {"infer", "train"}
+    assert params["infer"].pop("strict") is False  # the entrypoint's exit-status policy; the rest is InferenceSettings
     settings = InferenceSettings.from_dict(params["infer"])
     assert settings.device == "auto" and not settings.write_segmentation and not settings.overwrite
     assert isinstance(params["train"], dict) and "preset" in params["train"]
@@ -130,6 +135,7 @@ def test_container_config_for_current_medperf():
     assert config["image"] == manifest()["docker"]["image"]
     task = config["tasks"]["infer"]
     assert set(task["run_args"]) <= {"shm_size", "gpus", "command", "entrypoint", "environment"}
+    assert task["run_args"]["gpus"] == "all"  # else the model runs on CPU unless the data owner passes --gpus
     command = task["run_args"]["command"]
     assert command[0] == "infer" and all(a.startswith("--") and "=" in a for a in command[1:])
     args = dict(a[2:].split("=", 1) for a in command[1:])
@@ -203,16 +209,31 @@ def test_mlcube_run_infer_through_the_docker_shim(mlcube_env, weights, tmp_path)
         "infer", "--data_path=/mlcube_io0", "--parameters_file=/mlcube_io1/parameters.yaml",
         "--weights=/mlcube_io2", "--output_path=/mlcube_io3",
     ]
-    # a failing case makes the cube fail (non-zero exit) while the others are still written
-    write_case_dir = data / "BraTS-GLI-00100-000"
-    write_case_dir.mkdir()
+    # a case failing on its own input is listed, the others are written, and the cube succeeds
+    # (MedPerf and the brats package discard every prediction of a run that exits non-zero) ...
+    (data / "BraTS-GLI-00100-000").mkdir()
+    second = tmp_path / "second"
     result = run_mlcube(
         ["run", "--mlcube=mlcube", "--task=infer", "--platform=docker",
-         f"data_path={data}", f"output_path={tmp_path / 'second'}", f"weights={weights}"],
+         f"data_path={data}", f"output_path={second}", f"weights={weights}"],
+        mlcube_env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 done, 0 skipped, 1 failed (5 cases)" in result.stdout
+    assert "FAILED  BraTS-GLI-00100-000: expected 3 of t1c/t1n/t2f/t2w, found 0" in result.stdout
+    assert "exit status 0: 1 case failed, each on its own input (listed above)" in result.stdout
+    check_prediction_folder(second, data, missing)
+    # ... unless the parameters file says strict: true
+    params = tmp_path / "strict.yaml"
+    params.write_text("infer:\n  strict: true\n")
+    result = run_mlcube(
+        ["run", "--mlcube=mlcube", "--task=infer", "--platform=docker",
+         f"data_path={data}", f"output_path={tmp_path / 'third'}", f"weights={weights}", f"parameters_file={params}"],
         mlcube_env,
     )
     assert result.returncode != 0
-    check_prediction_folder(tmp_path / "second", data, missing)
+    assert "exit status 1: 1 case failed (strict: any failure is an error)" in result.stdout
+    check_prediction_folder(tmp_path / "third", data, missing)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -295,22 +316,152 @@ def test_run_app_maps_errors_to_exit_statuses(monkeypatch, capsys):
         run_app(app)
 
 
-def test_entrypoint_missing_parameters_file_and_hotfix(tmp_path):
-    spec = importlib.util.spec_from_file_location("brasyn_mlcube_entry_hotfix", ENTRYPOINT)
+def load_entrypoint(name: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ENTRYPOINT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("content", [None, "", "# only a comment\n", "{}\n"], ids=["missing", "empty", "comment", "empty-mapping"])
+def test_missing_or_empty_parameters_file_means_the_defaults(content, tmp_path, weights, caplog):
+    """Current MedPerf mounts parameters.yaml only when one was registered; the `brats` package passes an empty one."""
+    module = load_entrypoint("brasyn_mlcube_entry_params")
+    data = tmp_path / "data"
+    missing = write_cohort(data, 2)
+    params = tmp_path / "parameters.yaml"
+    if content is not None:
+        params.write_text(content)
+    with caplog.at_level(logging.INFO, logger="brasyn.mlcube"):
+        result = CliRunner().invoke(
+            module.app, ["infer", f"--data_path={data}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}", f"--weights={weights}"]
+        )
+    assert result.exit_code == 0, result.output
+    check_prediction_folder(tmp_path / "o", data, missing)
+    notes = [r.getMessage() for r in caplog.records if "parameters file" in r.getMessage()]
+    assert notes == [f"parameters file {params} {'not found' if content is None else 'is empty'}: using the default settings"]
+
+
+def test_bad_parameters_files_are_config_errors_and_hotfix(tmp_path):
+    module = load_entrypoint("brasyn_mlcube_entry_hotfix")
     runner = CliRunner()
-    result = runner.invoke(
-        module.app, ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={tmp_path / 'nope.yaml'}"]
-    )
-    assert isinstance(result.exception, ConfigError) and "parameters file not found" in str(result.exception)
+
+    def error(params: Path) -> str:
+        result = runner.invoke(module.app, ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}"])
+        assert isinstance(result.exception, ConfigError), result.output
+        return str(result.exception)
+
+    (tmp_path / "evaluate.yaml").write_text("evaluate: {}\n")
+    assert "unknown section evaluate" in error(tmp_path / "evaluate.yaml")
+    (tmp_path / "list.yaml").write_text("- infer\n")
+    assert "expected a mapping" in error(tmp_path / "list.yaml")
+    (tmp_path / "folder.yaml").mkdir()
+    assert "found a folder" in error(tmp_path / "folder.yaml")
     assert not (tmp_path / "o").exists()
-    params = tmp_path / "p.yaml"
-    params.write_text("evaluate: {}\n")
-    result = runner.invoke(module.app, ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}"])
-    assert isinstance(result.exception, ConfigError) and "unknown section evaluate" in str(result.exception)
     result = runner.invoke(module.app, ["hotfix"])
     assert result.exit_code == 0 and result.output == ""
+
+
+def run_main(module: types.ModuleType, argv: list[str], monkeypatch) -> int:
+    """The entrypoint's real main() (logging, error mapping) in this process; returns the exit status."""
+    monkeypatch.setattr(sys, "argv", ["mlcube.py", *argv])
+    with pytest.raises(SystemExit) as info:
+        module.main()
+        raise SystemExit(0)
+    return info.value.code or 0
+
+
+@pytest.mark.parametrize(
+    "scenario, status, says",
+    [
+        ("input-errors-only", 0, "exit status 0: 2 cases failed, each on its own input (listed above)"),
+        ("strict", 1, "exit status 1: 2 cases failed (strict: any failure is an error)"),
+        ("every-case-bad", 1, "exit status 1: 2 cases failed, each on its own input, and no case has a prediction"),
+        ("broken-checkpoint", 1, "exit status 1: 1 case failed, 1 for a reason other than their input (model)"),
+        ("no-weights-anywhere", 1, "holds none either"),
+        ("unwritable-output", 1, "cannot create the output folder"),
+        ("bad-configuration", 1, "infer.strict: expected true or false, found 'yes'"),
+    ],
+)
+def test_entrypoint_exit_status_policy(scenario, status, says, tmp_path, weights, monkeypatch, capsys):
+    """0 when only cases' own inputs failed (MedPerf and the brats package discard every prediction of a
+    run that exits non-zero); 1 for what every case shares, for no prediction at all, and under strict."""
+    from conftest import write_case
+
+    module = load_entrypoint(f"brasyn_mlcube_entry_exit_{scenario.replace('-', '_')}")
+    data, out, params, used_weights = tmp_path / "data", tmp_path / "out", tmp_path / "parameters.yaml", weights
+    missing = {} if scenario == "every-case-bad" else write_cohort(data, 2)
+    write_case(data, "BraTS-GLI-00100-000", (Modality.T1N,), shape=(48, 48, 12))  # two modalities short
+    (data / "BraTS-GLI-00101-000").mkdir(parents=True)  # an empty case folder
+    params.write_text({"strict": "infer:\n  strict: true\n", "bad-configuration": "infer:\n  strict: 'yes'\n"}.get(scenario, ""))
+    if scenario == "broken-checkpoint":
+        used_weights = make_weights(tmp_path / "weights")
+        (used_weights / checkpoint_filename(Modality.T1C)).write_bytes(b"not a checkpoint")
+        shutil.rmtree(data / "BraTS-GLI-00100-000")
+        shutil.rmtree(data / "BraTS-GLI-00101-000")
+    if scenario == "no-weights-anywhere":
+        used_weights = tmp_path / "additional_files"
+        used_weights.mkdir()
+        monkeypatch.setattr(module, "DEFAULT_WEIGHTS", tmp_path / "image-weights")
+    if scenario == "unwritable-output":
+        out = tmp_path / "a-file"
+        out.write_text("")
+        out = out / "predictions"
+    code = run_main(
+        module, ["infer", f"--data_path={data}", f"--output_path={out}", f"--parameters_file={params}", f"--weights={used_weights}"], monkeypatch
+    )
+    captured = capsys.readouterr()
+    assert code == status, captured.out + captured.err
+    assert says in captured.out + captured.err
+    if scenario in ("input-errors-only", "strict"):
+        check_prediction_folder(out, data, missing)  # the good cases' predictions are written either way
+        assert "FAILED  BraTS-GLI-00101-000: expected 3 of t1c/t1n/t2f/t2w, found 0" in captured.out
+
+
+PAUSE_BEFORE_RENAME = """
+import os, pathlib, time
+_replace, _writes = os.replace, []
+def _paused_replace(src, dst, *args, **kwargs):
+    if str(src).endswith(".tmp.nii.gz"):
+        _writes.append(src)
+        if len(_writes) == int(os.environ["PAUSE_AT_WRITE"]):
+            pathlib.Path(os.environ["PAUSE_MARKER"]).write_text(str(src))
+            time.sleep(300)  # killed here, its temporary file complete but not yet renamed
+    return _replace(src, dst, *args, **kwargs)
+os.replace = _paused_replace
+"""
+
+
+def test_a_rerun_after_sigkill_mid_write_leaves_exactly_the_predictions(tmp_path, weights):
+    """The OOM killer or a runner's timeout kills a real run while it writes; the next run must leave
+    output_path holding exactly the predictions (challenge evaluators trip on stray files)."""
+    data, out = tmp_path / "data", tmp_path / "out"
+    missing = write_cohort(data, 3)
+    hook, marker = tmp_path / "hook", tmp_path / "paused"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PAUSE_BEFORE_RENAME)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(hook), PAUSE_AT_WRITE="2", PAUSE_MARKER=str(marker))
+    args = [sys.executable, str(ENTRYPOINT), "infer", f"--data_path={data}", f"--output_path={out}", f"--weights={weights}"]
+    process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the run never reached its second write"
+    finally:
+        process.kill()  # SIGKILL: no handler, no cleanup
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    stray = Path(marker.read_text())
+    assert stray.parent == out and stray.exists()  # what a killed run leaves
+    assert len(list(out.iterdir())) == 2  # one prediction, one temporary file
+
+    result = run_entrypoint(["infer", f"--data_path={data}", f"--output_path={out}", f"--weights={weights}"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 done, 1 skipped, 0 failed" in result.stdout
+    assert f"removed {stray}, left by an interrupted earlier run" in result.stderr
+    check_prediction_folder(out, data, missing)  # exactly the three predictions, nothing else
 
 
 def test_entrypoint_train_writes_the_four_checkpoints(tmp_path, monkeypatch):

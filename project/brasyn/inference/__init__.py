@@ -3,6 +3,7 @@
 - `synthesize_folder(data_path, output_path, weights)` -> `InferenceSummary` (a BraSyn data folder)
 - `synthesize(t1n=..., t1c=..., t2w=..., output_file=...)` (one case from exactly three files)
 - `Predictor.from_checkpoint(path).predict(sources)` (one model on arrays)
+- `resolve_weights(given, fallback)` (the folder a runner gives, else the image's weights)
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from brasyn.inference.api import synthesize
 from brasyn.inference.engine import (
     CaseResult,
+    FailureCause,
     InferenceSummary,
     Outcome,
     OutputError,
@@ -17,11 +19,15 @@ from brasyn.inference.engine import (
     load_predictors,
     synthesize_folder,
 )
+from brasyn.inference.exit_policy import ExitDecision, exit_decision
 from brasyn.inference.predictor import InferenceError, Prediction, Predictor, PreparedCase
 from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
+from brasyn.inference.weights import resolve_weights
 
 __all__ = [
     "CaseResult",
+    "ExitDecision",
+    "FailureCause",
     "InferenceError",
     "InferenceSettings",
     "InferenceSummary",
@@ -31,9 +37,11 @@ __all__ = [
     "Predictor",
     "PreparedCase",
     "default_weights_dir",
+    "exit_decision",
     "load_predictors",
     "resolve_device",
     "resolve_precision",
+    "resolve_weights",
     "synthesize",
     "synthesize_folder",
 ]

@@ -3,7 +3,8 @@
 The four dedicated checkpoints are loaded once (only those some case needs). While the model runs
 on case k, a background thread reads case k+1 and another writes case k-1 (file I/O overlaps
 compute). Nothing is written outside `output_path` (and the optional segmentation folder): each
-file goes through a temporary file in its destination folder and an atomic rename.
+file goes through a temporary file in its destination folder and an atomic rename; temporary files
+a killed earlier run left there are removed first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from brasyn.data.cases import Case, CaseStatus, CaseVolumes, discover_cases, loa
 from brasyn.errors import BrasynError, CheckpointError, InputError
 from brasyn.inference.predictor import Prediction, Predictor
 from brasyn.inference.settings import InferenceSettings
+from brasyn.io.atomic import remove_stale_temporaries
 from brasyn.io.nifti import write_volume
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,25 @@ class Outcome(str, Enum):
     FAILED = "failed"
 
 
+class FailureCause(str, Enum):
+    """Why a case failed: its own input, or something every case shares (see `inference.exit_policy`)."""
+
+    INPUT = "input"  # the case's files break the data contract (an `InputError`)
+    MODEL = "model"  # the checkpoint is missing or broken, or the model cannot run (out of memory)
+    OUTPUT = "output"  # the prediction could not be written
+    UNEXPECTED = "unexpected"  # anything else (a bug): its traceback is logged
+
+
+def failure_cause(exc: BaseException) -> FailureCause:
+    if isinstance(exc, InputError):
+        return FailureCause.INPUT
+    if isinstance(exc, BrasynError):
+        return FailureCause.MODEL
+    if isinstance(exc, OSError):
+        return FailureCause.OUTPUT
+    return FailureCause.UNEXPECTED
+
+
 @dataclass(frozen=True)
 class CaseResult:
     """What happened to one case folder."""
@@ -53,6 +74,8 @@ class CaseResult:
     output: Path | None = None
     reason: str = ""
     seconds: float = 0.0
+    cause: FailureCause | None = None
+    """Set for failed cases only."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +165,9 @@ def _check_output_folder(output_path: Path, data_path: Path, seg_path: Path | No
     _make_folder(output_path, "output folder")
     if seg_path is not None:
         _make_folder(seg_path, "segmentation folder")
+    for folder in (output_path, seg_path):  # a killed run's temporary files: the folder holds only results
+        if folder is not None:
+            remove_stale_temporaries(folder)
 
 
 def _plan(
@@ -155,7 +181,7 @@ def _plan(
             settled[case.case_id] = CaseResult(case.case_id, Outcome.SKIPPED, reason=case.describe_missing())
             continue
         if case.status is CaseStatus.INVALID:
-            settled[case.case_id] = CaseResult(case.case_id, Outcome.FAILED, reason=case.describe_missing())
+            settled[case.case_id] = CaseResult(case.case_id, Outcome.FAILED, reason=case.describe_missing(), cause=FailureCause.INPUT)
             continue
         target = case.target
         output = output_path / image_filename(case.case_id, target)
@@ -260,7 +286,7 @@ def synthesize_folder(
             reason = f"no usable {job.target} model: {problems[job.target]}"
             if settings.overwrite:  # a failed case leaves no (stale) prediction behind
                 job.output.unlink(missing_ok=True)
-            settled[job.case.case_id] = CaseResult(job.case.case_id, Outcome.FAILED, job.target, reason=reason)
+            settled[job.case.case_id] = CaseResult(job.case.case_id, Outcome.FAILED, job.target, reason=reason, cause=FailureCause.MODEL)
             logger.error("%s: failed: %s", job.case.case_id, reason)
         else:
             runnable.append(job)
@@ -290,7 +316,8 @@ def _run_jobs(
         if settings.overwrite:  # a failed case leaves no (stale) prediction behind
             job.output.unlink(missing_ok=True)
         results[job.case.case_id] = CaseResult(
-            job.case.case_id, Outcome.FAILED, job.target, reason=reason, seconds=time.perf_counter() - started
+            job.case.case_id, Outcome.FAILED, job.target, reason=reason, seconds=time.perf_counter() - started,
+            cause=failure_cause(exc),
         )
         logger.error("%s: failed: %s", job.case.case_id, reason)
 

@@ -27,8 +27,8 @@ class InferenceSettings:
     """"auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"."""
 
     precision: str = "auto"
-    """Autocast dtype on CUDA: "auto" (bf16 where supported, else fp16), "fp32", "bf16" or "fp16".
-    On CPU "auto" means fp32."""
+    """Autocast dtype on CUDA: "auto" (bf16 at compute capability >= 8.0, else fp16), "fp32", "bf16"
+    or "fp16". On CPU "auto" means fp32."""
 
     overwrite: bool = False
     """Replace existing predictions; by default a case whose prediction exists is skipped."""
@@ -83,12 +83,18 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+BF16_MIN_CAPABILITY = (8, 0)  # Ampere: below it (T4 7.5, V100 7.0) cuDNN has no bf16 convolutions
+
+
 def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `device`, or None for plain float32."""
+    """The autocast dtype for `device`, or None for plain float32.
+
+    "auto" on CUDA is bf16 only at compute capability >= 8.0: `torch.cuda.is_bf16_supported()` is
+    also true on T4 and V100, where bf16 convolutions are emulated or missing; fp16 there."""
     if name == "fp32":
         return None
     if name == "auto":
         if device.type != "cuda":
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.cuda.get_device_capability(device) >= BF16_MIN_CAPABILITY else torch.float16
     return torch.bfloat16 if name == "bf16" else torch.float16
