@@ -1,0 +1,61 @@
+"""The scripts that make the bundled checkpoints and the training study's plot, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from brasyn.checkpoint import load_checkpoint
+from brasyn.constants import MODALITIES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_train_checkpoints_script_makes_weights_baseline_and_provenance(tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHON": sys.executable, "RUN": str(run), "CASES": "3", "CONFIG": "tiny", "JOBS": "2",
+           "DEVICE": "cpu", "INSTALL": "0", "PHANTOM_ARGS": "--small"}
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "train_checkpoints.sh")], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    cohort = sorted(p.name for p in (run / "cohort").iterdir() if p.is_dir())
+    assert cohort == ["BraTS-GLI-10000-000", "BraTS-GLI-10001-000", "BraTS-GLI-10002-000"]  # shards = one cohort
+    for target in MODALITIES:
+        checkpoint = load_checkpoint(run / "train" / f"brasyn_{target.value}.pt", target=target)
+        assert checkpoint["kind"] == "plave" and checkpoint["model_config"]["image_size"] == 64
+        assert load_checkpoint(run / "baseline" / f"brasyn_{target.value}.pt", target=target)["kind"] == "polynomial"
+        assert (run / "train" / f"metrics_{target.value}.csv").read_text().count("stage2") >= 1
+    provenance = json.loads((run / "train" / "provenance.json").read_text())
+    assert provenance["config"] == "tiny" and provenance["cohort"] == {"cases": 3, "seed": 1}
+    assert provenance["torch"] == torch.__version__ and provenance["wall_seconds"] > 0
+    assert not (run / "cohort-parts").exists()
+
+
+def test_learning_curve_plot_draws_every_run_and_target(tmp_path):
+    for run, offset in (("a", 0.0), ("b", 0.1)):
+        folder = tmp_path / run
+        folder.mkdir()
+        lines = ["stage,epoch,step,val_l1,val_ssim,val_ssim_tumour,val_dice_wt,elapsed", "stage1,0,5,0.5,0.1,0.1,,1"]
+        lines += [f"stage2,{e},{10 * (e + 1)},{0.3 - 0.02 * e},{0.5 + offset + 0.05 * e},0.4,{0.1 * e},{60 * e}" for e in range(4)]
+        (folder / "metrics_t1c.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "curves.png"
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_learning_curves.py"), str(out), str(tmp_path / "a"),
+                    str(tmp_path / "b"), "--label", "first"], check=True, capture_output=True, timeout=60)
+    image = Image.open(out)
+    assert image.width == 1040 and image.height > 600
+    # both runs' colours appear in the panels (blue: first t1c, orange: b t1c)
+    colours = set(image.convert("RGB").getdata())
+    assert (31, 119, 180) in colours and (255, 127, 14) in colours
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    failed = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_learning_curves.py"), str(tmp_path / "x.png"),
+                             str(empty)], capture_output=True, text=True, timeout=60)
+    assert failed.returncode != 0 and "no stage-2 rows" in failed.stderr
