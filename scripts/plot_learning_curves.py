@@ -65,7 +65,7 @@ def draw_panel(curves: dict[str, list[dict[str, float]]], column: str, title: st
         step = x_max * k / 4
         draw.text((xy(step, y_min)[0] - 10, box[3] + 4), f"{step:.0f}", fill="black")
     draw.text((box[2] - 70, HEIGHT - 14), "optimizer step", fill="black")
-    for index, (name, line) in enumerate(points.items()):
+    for index, line in enumerate(points.values()):
         colour = COLOURS[index % len(COLOURS)]
         if len(line) > 1:
             draw.line([xy(s, v) for s, v in line], fill=colour, width=2)
