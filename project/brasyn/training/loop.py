@@ -54,6 +54,36 @@ def check_enough_slices(n_slices: int, batch_size: int, world_size: int, what: s
     return spe
 
 
+BUDGET_CHECK_STEPS = 20
+"""Steps between two re-estimates of a stage's time budget."""
+
+
+class _TimeBudget:
+    """Wall-time budget of one `run_stage` call: shortens the trainer's schedule to what still fits."""
+
+    def __init__(self, seconds: float, step: int) -> None:
+        self.seconds = seconds
+        self.started = self.mark = time.perf_counter()
+        self.mark_step = step
+
+    def shorten(self, step: int, total: int, trainer: StageTrainer, rt: Runtime, description: str) -> int:
+        """The (possibly smaller) total after `step` steps; logs when it changes."""
+        now = time.perf_counter()
+        spent = now - self.started
+        pace = (step - self.mark_step) / max(now - self.mark, 1e-9)  # recent steps/s: dearer after a warm-up
+        self.mark, self.mark_step = now, step
+        fits = step if spent >= self.seconds else step + int(pace * (self.seconds - spent))
+        fits = rt.broadcast_int(fits)
+        if fits >= total:
+            return total
+        total = max(step, fits)
+        if total > step:
+            trainer.set_total_steps(total)
+        if total == step:
+            logger.info("%s: time budget of %.0f s spent at step %d", description, self.seconds, step)
+        return total
+
+
 def _seed_worker(worker_id: int) -> None:
     seed_everything(torch.initial_seed() % 2**32)
 
@@ -78,18 +108,18 @@ def run_stage(
     """Train from `start_step` to `total` steps; call `on_epoch_end(row)` after every (possibly partial) epoch
     and `on_save(step)` every `save_every` steps inside an epoch (0: never).
 
-    With `max_seconds` (a time budget for this call), each epoch end re-estimates, at the last
-    epoch's pace, how many steps fit and shortens the schedule to that, so that the decay (and a
-    fraction-based warm-up's GAN phase) still happen inside the budget; shortening only lowers the
-    learning rate. Past the budget the stage stops at the next epoch end (logged).
+    With `max_seconds` (a time budget for this call), every `BUDGET_CHECK_STEPS` steps the number of
+    steps that still fit is re-estimated at the pace of the last check interval and the schedule is
+    shortened to it, so that the decay (and a fraction-based warm-up's GAN phase) still happen inside
+    the budget; shortening only lowers the learning rate. Once the budget is spent the stage ends.
 
     `row` holds stage, epoch, step, lr, seconds (the epoch's), elapsed (since this call started) and
     the epoch means of the loss terms. Returns the step reached.
     """
     spe = steps_per_epoch(len(dataset), batch_size, rt.world_size)
     step = start_step
-    stage_started = last_mark = time.perf_counter()
-    last_step = step
+    stage_started = time.perf_counter()
+    budget = _TimeBudget(max_seconds, step) if max_seconds is not None else None
     trainer.train_mode()
     bar = tqdm(
         total=total,
@@ -132,6 +162,9 @@ def run_stage(
                 step += 1
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in terms.items()}, refresh=False)
+                if budget is not None and step % BUDGET_CHECK_STEPS == 0:
+                    total = budget.shorten(step, total, trainer, rt, description)
+                    bar.total = total
                 if step >= total:
                     break
                 if save_every > 0 and on_save is not None and step % save_every == 0 and step % spe != 0:
@@ -148,20 +181,6 @@ def run_stage(
             row.update({name: value / max(n, 1) for name, value in sums.items()})
             on_epoch_end(row)
             trainer.train_mode()
-            if max_seconds is not None and step < total:
-                spent = time.perf_counter() - stage_started
-                if rt.agree(spent >= max_seconds):
-                    logger.warning("%s: stopped at step %d of %d: time budget of %.0f s spent", description, step, total, max_seconds)
-                    break
-                # at the pace of the last epoch (validation included): steps get dearer after a warm-up
-                pace = (step - last_step) / max(spent - (last_mark - stage_started), 1e-9)
-                last_mark, last_step = stage_started + spent, step
-                fits = step + int(pace * (max_seconds - spent))
-                if fits < total:  # only ever shortened: the learning rate stays non-increasing
-                    total = max(step + 1, rt.broadcast_int(fits))
-                    trainer.set_total_steps(total)
-                    bar.total = total
-                    logger.info("%s: time budget %.0f s: schedule shortened to %d steps", description, max_seconds, total)
     finally:
         bar.close()
     return step
