@@ -8,7 +8,7 @@ CONSTRAINTS := constraints.txt
 # The torch release the tests run and the image ships: the pin in constraints.txt (one place for both)
 TORCH_SPEC ?= $(shell grep -m1 -o '^torch==[^ ]*' $(CONSTRAINTS))
 
-.PHONY: install test lint demo bench checkpoints clean mlcube-venv docker-build mlcube-run
+.PHONY: install test lint demo bench gpu-check checkpoints clean mlcube-venv docker-build mlcube-run
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -40,11 +40,19 @@ test: install mlcube-venv
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check project tests
+	$(VENV)/bin/ruff check project tests bench
 
-# Inference speed on a full 240x240x155 case, batched vs slice-by-slice (medians; CPU unless DEVICE=cuda)
+# End-to-end inference (engine vs the naive reference, demo and paper sizes) and the training data
+# pipeline alone; JSON in bench/results/ (CPU unless DEVICE=cuda). About 4 min on 2 CPU cores.
+BENCH_OUT ?= bench/results
 bench: install
-	$(PY) bench/bench_inference.py --device $(or $(DEVICE),cpu)
+	$(PY) bench/bench_inference.py --device $(or $(DEVICE),cpu) --json $(BENCH_OUT)/inference_$(or $(DEVICE),cpu).json
+	$(PY) bench/bench_loader.py --workers 0,2 --json $(BENCH_OUT)/loader.json
+
+# The prepared GPU check (bench/gpu_check.sh): all results in OUT (default gpu-check/), under 5 min on
+# one H100/H200; DEVICE=cpu runs the same steps on the tiny config. Installs nothing (PYTHON=...).
+gpu-check:
+	DEVICE=$(or $(DEVICE),cuda) bash bench/gpu_check.sh $(or $(OUT),gpu-check)
 
 # Container image (needs a Docker engine) and the cube: `make mlcube-run DATA=folder OUT=folder [GPUS=0]`
 # (defaults: workspace/data and workspace/predictions; weights from workspace/additional_files;

@@ -1,134 +1,137 @@
 #!/usr/bin/env python3
-"""Inference speed on one full BraTS-sized case (240 x 240 x 155), random-initialised models.
+"""End-to-end inference speed: a folder of full 240 x 240 x 155 cases (compressed NIfTI) to written
+predictions, the engine (`synthesize_folder`, default settings) against the naive reference
+(`naive.py`: synchronous I/O, every slice at batch 1, float32), same random-initialised checkpoints,
+same cases, alternated in one process so that both see the same background load.
 
-For each model size it times `Predictor.predict` (normalise, slice, network, crop, restore scale,
-mask) as the engine runs it (batches of `--batch-size` slices, channels-last memory format) and as a
-naive slice-by-slice loop (batch 1, default NCHW format), alternating the two in one process so that
-both see the same background load; it reports medians over `--repeats` runs of the wall time and
-of the process's CPU time (the latter is less sensitive to other processes on a shared machine).
+Per model size it reports medians over `--repeats` of seconds per case (wall, and CPU seconds of the
+process, the less noisy figure on a shared machine), the per-stage breakdown (read and validate,
+normalise, network, restore scale and background, write; the engine's stages overlap, so they sum to
+more than its wall time) and the peak resident memory of each run. Model loading is included in both.
 
-    python bench/bench_inference.py                       # tiny, demo, base16 on CPU
-    python bench/bench_inference.py --models demo --repeats 5 --device cuda
+    python bench/bench_inference.py                               # demo and paper on CPU
+    python bench/bench_inference.py --models demo --repeats 5 --json out.json
+    python bench/bench_inference.py --device cuda --models demo,paper --cases 8
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
-import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+import common
+import naive
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO / "project") not in sys.path:
-    sys.path.insert(0, str(REPO / "project"))
-
-from brasyn.constants import BRATS_SHAPE, Modality, sources_for  # noqa: E402
-from brasyn.data.normalization import IntensityModel  # noqa: E402
-from brasyn.inference import Predictor  # noqa: E402
-from brasyn.models.config import ModelConfig  # noqa: E402
-from brasyn.models.generator import Generator  # noqa: E402
+from brasyn.constants import BRATS_SHAPE, Modality
+from brasyn.inference import synthesize_folder
+from brasyn.inference.engine import STAGES
 
 TARGET = Modality.T2F
 
 
-def model_configs() -> dict[str, ModelConfig]:
-    from brasyn.training import load_training_setup
-
-    demo = load_training_setup("demo").model
+def timed(run) -> dict:
+    """Wall and CPU seconds, peak RSS and the stage sums of one folder run."""
+    common.reset_peak_rss()
+    wall, cpu = time.perf_counter(), time.process_time()
+    stages, n = run()
     return {
-        "tiny": ModelConfig.tiny(image_size=256),
-        "demo": demo,
-        "base16": ModelConfig.from_dict({**demo.to_dict(), "base_channels": 16}),
-        "paper": ModelConfig(),
+        "wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu, "cases": n,
+        "peak_rss_mib": common.peak_rss_mib(), "stages": stages,
     }
 
 
-def brain_case(shape=BRATS_SHAPE, seed: int = 0) -> dict[Modality, np.ndarray]:
-    """Three source volumes inside an ellipsoid 'brain' spanning ~140 of the 155 axial slices."""
-    rng = np.random.default_rng(seed)
-    axes = [np.linspace(-1, 1, s, dtype=np.float32) for s in shape]
-    x, y, z = np.meshgrid(*axes, indexing="ij")
-    brain = (x / 0.75) ** 2 + (y / 0.85) ** 2 + (z / 0.92) ** 2 < 1
-    out = {}
-    for k, m in enumerate(sources_for(TARGET)):
-        volume = 500.0 * (k + 1) * (1 + 0.3 * x) + rng.normal(0, 20, shape).astype(np.float32)
-        out[m] = np.where(brain, np.clip(volume, 1, None), 0).astype(np.float32)
-    return out
+def run_engine(data: Path, out: Path, weights: Path, device: str):
+    def run():
+        summary = synthesize_folder(data, out, weights, device=device, overwrite=True, progress=False)
+        if not summary.ok or not summary.done:
+            raise RuntimeError(summary.format())
+        return {s: sum(r.timings[s] for r in summary.done) for s in STAGES}, len(summary.done)
+
+    return timed(run)
 
 
-def predictor(config: ModelConfig, batch_size: int, device: str, *, optimized: bool) -> Predictor:
-    """optimized: channels-last at `batch_size`; naive: the plain slice-by-slice loop (batch 1, NCHW)."""
-    torch.manual_seed(0)
-    intensity = IntensityModel(TARGET, sources_for(TARGET), intercept=0.0, coefficients=(1 / 3,) * 3)
-    return Predictor(
-        Generator.from_config(config), target=TARGET, intensity_model=intensity, image_size=config.image_size,
-        device=device, precision="auto", batch_size=batch_size if optimized else 1, channels_last=optimized,
-    )
+def run_naive(data: Path, out: Path, weights: Path, device: str):
+    def run():
+        result = naive.synthesize_folder(data, out, weights, device)
+        return result["stages"], result["cases"]
+
+    return timed(run)
 
 
-def timed(pred: Predictor, case) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process summed over its threads)."""
-    start, cpu = time.perf_counter(), time.process_time()
-    pred.predict(case)
-    if pred.device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, time.process_time() - cpu
+def per_case(runs: list[dict]) -> dict:
+    """Medians per case over runs: wall, cpu, stages; and the largest peak RSS."""
+    n = runs[0]["cases"]
+    return {
+        "s_per_case": statistics.median(r["wall_s"] for r in runs) / n,
+        "cpu_s_per_case": statistics.median(r["cpu_s"] for r in runs) / n,
+        "stages_s_per_case": {s: statistics.median(r["stages"][s] for r in runs) / n for s in STAGES},
+        "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+        "runs": runs,
+    }
 
 
-def compare(
-    config: ModelConfig, case, batch_size: int, device: str, repeats: int
-) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """Alternate naive and optimized runs so that both see the same background load."""
-    naive = predictor(config, batch_size, device, optimized=False)
-    fast = predictor(config, batch_size, device, optimized=True)
-    timed(naive, case), timed(fast, case)  # warm-up (allocator, oneDNN / cuDNN kernel choice)
-    naive_runs, fast_runs = [], []
+def bench_model(name: str, cases: int, repeats: int, device: str, work: Path) -> dict:
+    config = common.model_config(name)
+    root = work / name
+    weights = common.write_weights(root / "weights", config, targets=(TARGET,))
+    data, warm = root / "data", root / "warm"
+    fits = config.image_size >= max(BRATS_SHAPE[:2])  # full BraTS cases, or small ones for the tiny model
+    shape = BRATS_SHAPE if fits else (config.image_size * 3 // 4, config.image_size * 3 // 4, 24)
+    common.write_cases(data, cases, shape=shape, target=TARGET)
+    common.write_cases(warm, 1, shape=shape[:2] + (8,), target=TARGET)
+    run_naive(warm, root / "o", weights, device), run_engine(warm, root / "o2", weights, device)  # warm-up
+    naive_runs, engine_runs = [], []
     for _ in range(repeats):
-        naive_runs.append(timed(naive, case))
-        fast_runs.append(timed(fast, case))
-    return naive_runs, fast_runs
+        naive_runs.append(run_naive(data, root / "naive", weights, device))
+        engine_runs.append(run_engine(data, root / "engine", weights, device))
+    params = sum(p.numel() for p in common.Generator.from_config(config).parameters())
+    row = {"model": name, "params": params, "device": device, "cases": cases, "repeats": repeats,
+           "naive": per_case(naive_runs), "engine": per_case(engine_runs)}
+    row["speedup"] = row["naive"]["s_per_case"] / row["engine"]["s_per_case"]
+    row["cpu_ratio"] = row["naive"]["cpu_s_per_case"] / row["engine"]["cpu_s_per_case"]
+    shutil.rmtree(root, ignore_errors=True)
+    return row
+
+
+def print_row(row: dict) -> None:
+    for kind in ("naive", "engine"):
+        r = row[kind]
+        stages = " ".join(f"{s} {r['stages_s_per_case'][s]:5.2f}" for s in STAGES)
+        print(f"{row['model']:6} {kind:6} {r['s_per_case']:7.2f} s/case  cpu {r['cpu_s_per_case']:6.2f} s  "
+              f"peak {r['peak_rss_mib']:6.0f} MiB | {stages}")
+    print(f"{row['model']:6} engine speedup {row['speedup']:.2f}x wall, {row['cpu_ratio']:.2f}x cpu")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="tiny,demo,base16", help="comma list of tiny, demo, base16, paper")
-    parser.add_argument("--batch-size", type=int, default=16, help="optimized batch size")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", default="demo,paper", help="comma list of tiny, demo, paper")
+    parser.add_argument("--cases", default="demo=2,paper=1", help="cases per folder: N or model=N,...")
+    parser.add_argument("--repeats", default="demo=3,paper=1", help="alternated repeats: N or model=N,...")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
 
-    case = brain_case()
-    n_slices = int(np.any(np.stack(list(case.values())) != 0, axis=(0, 1, 2)).sum())
-    configs = model_configs()
-    print(f"device {args.device}, torch threads {torch.get_num_threads()}, case {BRATS_SHAPE}, {n_slices} brain slices")
-    print("wall = elapsed seconds per case; cpu = CPU seconds of the process (less sensitive to other load)")
-    print(f"{'model':8} {'params':>9} {'naive wall':>10} {'opt. wall':>10} {'speedup':>8} {'naive cpu':>10} {'opt. cpu':>9} {'cpu ratio':>9}")
+    def per_model(text: str, name: str) -> int:
+        if "=" not in text:
+            return int(text)
+        return int(dict(item.split("=") for item in text.split(",")).get(name, 1))
+
+    info = common.machine()
+    print(f"machine: {info}")
     rows = []
-    for name in args.models.split(","):
-        config = configs[name]
-        params = sum(p.numel() for p in Generator.from_config(config).parameters())
-        naive_runs, fast_runs = compare(config, case, args.batch_size, args.device, args.repeats)
-        naive, fast = (statistics.median(r[0] for r in runs) for runs in (naive_runs, fast_runs))
-        naive_cpu, fast_cpu = (statistics.median(r[1] for r in runs) for runs in (naive_runs, fast_runs))
-        row = {
-            "model": name, "params": params, "batch_size": args.batch_size, "device": args.device,
-            "naive_s": naive, "optimized_s": fast, "speedup": naive / fast,
-            "naive_cpu_s": naive_cpu, "optimized_cpu_s": fast_cpu, "ms_per_slice": 1000 * fast / n_slices,
-            "naive_runs": naive_runs, "optimized_runs": fast_runs,
-        }
-        rows.append(row)
-        print(
-            f"{name:8} {params:9d} {naive:10.2f} {fast:10.2f} {naive / fast:7.2f}x "
-            f"{naive_cpu:10.2f} {fast_cpu:9.2f} {naive_cpu / fast_cpu:8.2f}x"
-        )
+    with tempfile.TemporaryDirectory(prefix="brasyn-bench-") as work:
+        for name in args.models.split(","):
+            row = bench_model(name, per_model(args.cases, name), per_model(args.repeats, name), args.device, Path(work))
+            print_row(row)
+            rows.append(row)
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": info, "inference": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from brasyn.inference import (
     Predictor,
     synthesize,
     synthesize_folder,
+    tuning,
 )
 from brasyn.inference import engine as engine_module
 from brasyn.io.nifti import load_volume, new_geometry, write_volume
@@ -377,25 +378,77 @@ def test_output_inside_data_is_refused(weights, cohort):
 
 def test_file_io_runs_in_background_threads(weights, cohort, tmp_path, monkeypatch):
     data, missing = cohort
-    threads = {"read": set(), "write": set()}
-    real_read, real_write = engine_module._read, engine_module._write
+    threads = {"load": set(), "save": set(), "network": set()}
+    real_load, real_save, real_run = engine_module._load, engine_module._save, Predictor.run
 
-    def read(job):
-        threads["read"].add(threading.current_thread().name)
-        return real_read(job)
+    def load(job, predictor):
+        threads["load"].add(threading.current_thread().name)
+        return real_load(job, predictor)
 
-    def write(job, prediction, volumes):
-        threads["write"].add(threading.current_thread().name)
-        return real_write(job, prediction, volumes)
+    def save(job, predictor, loaded, image, labels):
+        threads["save"].add(threading.current_thread().name)
+        return real_save(job, predictor, loaded, image, labels)
 
-    monkeypatch.setattr(engine_module, "_read", read)
-    monkeypatch.setattr(engine_module, "_write", write)
+    def run(self, slices, **kwargs):
+        threads["network"].add(threading.current_thread().name)
+        return real_run(self, slices, **kwargs)
+
+    monkeypatch.setattr(engine_module, "_load", load)
+    monkeypatch.setattr(engine_module, "_save", save)
+    monkeypatch.setattr(Predictor, "run", run)
     summary = synthesize_folder(data, tmp_path / "out", weights)
     assert len(summary.done) == 4
     main = threading.main_thread().name
-    assert threads["read"] and threads["write"]
-    assert main not in threads["read"] | threads["write"]
-    assert all(name.startswith("brasyn-io") for name in threads["read"] | threads["write"])
+    assert threads["network"] == {main}
+    assert threads["load"] and threads["save"]
+    assert main not in threads["load"] | threads["save"]
+    assert all(name.startswith("brasyn-io") for name in threads["load"] | threads["save"])
+
+
+def test_each_case_reports_its_stage_timings(weights, cohort, tmp_path):
+    data, _ = cohort
+    summary = synthesize_folder(data, tmp_path / "out", weights, io_workers=3)
+    assert len(summary.done) == 4
+    for result in summary.done:
+        assert list(result.timings) == list(engine_module.STAGES)
+        assert all(0 < t <= result.seconds for t in result.timings.values())
+
+
+@pytest.mark.parametrize("cores, network_threads", [(2, 2), (4, 3), (8, 7)])
+def test_engine_leaves_a_core_to_file_io_from_4_cores_and_restores_the_threads(
+    weights, cohort, tmp_path, monkeypatch, cores, network_threads
+):
+    data, _ = cohort
+    seen = []
+    real_run = Predictor.run
+
+    def run(self, slices, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_run(self, slices, **kwargs)
+
+    monkeypatch.setattr(Predictor, "run", run)
+    monkeypatch.setattr(tuning, "available_cpus", lambda: cores)
+    before = torch.get_num_threads()
+    torch.set_num_threads(cores)
+    try:
+        synthesize_folder(data, tmp_path / "out", weights, device="cpu")
+        assert torch.get_num_threads() == cores
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {network_threads}
+
+
+def test_auto_batch_size_and_layout_follow_the_device():
+    cpu = tuning.plan_for(torch.device("cpu"))
+    assert (cpu.batch_size, cpu.channels_last) == (tuning.CPU_BATCH, True)
+    expected = None if min(torch.get_num_threads(), tuning.available_cpus()) < tuning.MIN_CORES_TO_SPARE else 1
+    assert cpu.threads == expected or (expected == 1 and cpu.threads >= 1)
+    cuda = tuning.plan_for(torch.device("cuda"))
+    assert (cuda.batch_size, cuda.channels_last, cuda.threads) == (tuning.CUDA_BATCH, True, None)
+    explicit = tuning.plan_for(torch.device("cpu"), 7, channels_last=False)
+    assert (explicit.batch_size, explicit.channels_last) == (7, False)
+    assert InferenceSettings().batch_size == "auto"
+    assert InferenceSettings.from_dict({"batch_size": "auto"}).batch_size == "auto"
 
 
 def test_segmentation_goes_to_its_own_folder(weights, cohort, tmp_path):
@@ -423,7 +476,7 @@ def test_settings_are_strict():
     with pytest.raises(ConfigError) as info:
         InferenceSettings.from_dict({"batch_sise": 4})
     assert "infer.batch_sise" in str(info.value)
-    for bad in ({"batch_size": 0}, {"device": "gpu"}, {"precision": "int8"}, {"write_segmentation": True}):
+    for bad in ({"batch_size": 0}, {"batch_size": "many"}, {"batch_size": True}, {"device": "gpu"}, {"precision": "int8"}, {"write_segmentation": True}):
         with pytest.raises(ConfigError):
             InferenceSettings.from_dict(bad)
     assert InferenceSettings.from_dict({"device": "cuda:1", "precision": "bf16"}).device == "cuda:1"
@@ -609,3 +662,9 @@ def test_cli_infer_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
     defaults = InferenceSettings()
     assert (seen[0].batch_size, seen[0].device, seen[0].precision) == (defaults.batch_size, defaults.device, defaults.precision)
     assert (seen[1].batch_size, seen[1].device, seen[1].precision) == (3, "cpu", defaults.precision)
+    assert CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o"), "--batch-size", "auto"]).exit_code == 0
+    assert seen[2].batch_size == "auto"
+    for bad in ("0", "-2", "four"):
+        result = CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o"), "--batch-size", bad])
+        assert result.exit_code == 2 and "--batch-size" in result.output
+    assert len(seen) == 3

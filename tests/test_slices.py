@@ -276,3 +276,28 @@ def test_training_and_inference_feed_the_network_the_same_normalised_sources(coh
     prepared = predictor.prepare({m: images[m] for m in sources_for(target)}, case_id=case_id)
     row = int(np.flatnonzero(prepared.positions == axial)[0])
     np.testing.assert_allclose(prepared.slices[row], dataset[2].sources.numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_loader_batches_equal_the_stacked_items(cohort, tmp_path, monkeypatch, dtype):
+    from torch.utils.data import DataLoader
+
+    monkeypatch.setattr(slices_module, "_SERIAL_ELEMENTS", 100)  # several row blocks per slice
+    cached = build_slice_cache(discover_cases(cohort), tmp_path / "cache", CacheOptions(dtype=dtype))
+    dataset = SliceDataset(cached, Modality.T2W, SIZE)
+    order = [5, 0, 9, 2, 7, 1]
+    loader = DataLoader(dataset, batch_size=3, sampler=order, collate_fn=slices_module.collate_slices)
+    batches = list(loader)
+    assert len(batches) == 2
+    for k, batch in enumerate(batches):
+        items = [dataset[i] for i in order[3 * k : 3 * k + 3]]
+        assert batch.sources.shape == (3, 3, SIZE, SIZE) and batch.target.shape == (3, 1, SIZE, SIZE)
+        assert batch.seg.shape == (3, SIZE, SIZE) and batch.seg.dtype == torch.int64
+        stacked = slices_module.collate_slices(items)
+        for got, expected in zip(batch, stacked, strict=True):
+            assert torch.equal(got, expected)
+    reference = np.asarray(cached[0].images()[0], dtype=np.float32)  # (4, h, w) as stored
+    r0, r1, c0, c1 = cached[0].bbox
+    pad = dataset.pads[0]
+    first = dataset[0].sources[:, pad.top + r0 : pad.top + r1, pad.left + c0 : pad.left + c1].numpy()
+    np.testing.assert_array_equal(first, reference[[MODALITIES.index(m) for m in sources_for(Modality.T2W)]])

@@ -21,8 +21,9 @@ def infer(
     weights: Path | None = typer.Option(
         None, "--weights", help="Folder holding brasyn_{t1n,t1c,t2w,t2f}.pt [default: $BRASYN_WEIGHTS or workspace/additional_files]."
     ),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", min=1, show_default=str(DEFAULTS.batch_size), help="Axial slices per forward pass."
+    batch_size: str | None = typer.Option(
+        None, "--batch-size", show_default=str(DEFAULTS.batch_size),
+        help="Axial slices per forward pass: auto (by device) or a positive integer.",
     ),
     device: str | None = typer.Option(None, "--device", show_default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N."),
     precision: str | None = typer.Option(
@@ -38,7 +39,7 @@ def infer(
     from brasyn.inference import synthesize_folder
 
     settings = DEFAULTS.with_overrides(
-        batch_size=batch_size,
+        batch_size=_batch_size(batch_size),
         device=device,
         precision=precision,
         overwrite=overwrite,
@@ -50,3 +51,12 @@ def infer(
     typer.echo(summary.format())
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def _batch_size(text: str | None) -> int | str | None:
+    """"auto" or a positive integer; anything else is a usage error."""
+    if text is None or text == "auto":
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise typer.BadParameter(f"expected auto or a positive integer, found {text!r}", param_hint="--batch-size")

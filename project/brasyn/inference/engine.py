@@ -1,10 +1,11 @@
 """Inference over a data folder: every case attempted, one line per case, a summary at the end.
 
-The four dedicated checkpoints are loaded once (only those some case needs). While the model runs
-on case k, a background thread reads case k+1 and another writes case k-1 (file I/O overlaps
-compute). Nothing is written outside `output_path` (and the optional segmentation folder): each
-file goes through a temporary file in its destination folder and an atomic rename; temporary files
-a killed earlier run left there are removed first.
+The four dedicated checkpoints are loaded once (only those some case needs). While the network runs
+on case k, background threads read and normalise case k+1 (and further with more `io_workers`) and
+restore and write case k-1 (file I/O and NumPy work overlap the network; each case's stages are
+timed in `CaseResult.timings`). Nothing is written outside `output_path` (and the optional
+segmentation folder): each file goes through a temporary file in its destination folder and an
+atomic rename; temporary files a killed earlier run left there are removed first.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,8 +27,9 @@ from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import Modality, image_filename, sources_for
 from brasyn.data.cases import Case, CaseStatus, CaseVolumes, discover_cases, load_case
 from brasyn.errors import BrasynError, CheckpointError, InputError
-from brasyn.inference.predictor import Prediction, Predictor
+from brasyn.inference.predictor import Prediction, Predictor, PreparedCase
 from brasyn.inference.settings import InferenceSettings
+from brasyn.inference.tuning import intra_op_threads
 from brasyn.io.atomic import remove_stale_temporaries
 from brasyn.io.nifti import write_volume
 
@@ -76,6 +79,8 @@ class CaseResult:
     seconds: float = 0.0
     cause: FailureCause | None = None
     """Set for failed cases only."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per stage of a synthesized case (`STAGES`: read, normalise, network, restore, write)."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +210,8 @@ def load_predictors(
         path = Path(weights) / checkpoint_filename(target)
         try:
             predictors[target] = Predictor.from_checkpoint(path, target=target, settings=settings)
-            logger.info("loaded %s model %s (%s, batch %d)", target, path, predictors[target].device, settings.batch_size)
+            plan = predictors[target].plan
+            logger.info("loaded %s model %s (%s, batch %d)", target, path, predictors[target].device, plan.batch_size)
         except BrasynError as exc:
             problems[target] = str(exc) if path.name in str(exc) else f"{path}: {exc}"
             logger.error("cannot use the %s model: %s", target, problems[target])
@@ -221,8 +227,32 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _read(job: _Job) -> CaseVolumes:
-    return load_case(job.case, modalities=sources_for(job.target))
+STAGES = ("read", "normalise", "network", "restore", "write")
+"""The stages of one case, as timed in `CaseResult.timings` (seconds; they overlap across cases)."""
+
+
+class _Loaded(NamedTuple):
+    volumes: CaseVolumes
+    prepared: PreparedCase
+    timings: dict[str, float]
+
+
+def _load(job: _Job, predictor: Predictor) -> _Loaded:
+    """Background: read and validate the case's sources, then normalise and slice them."""
+    started = time.perf_counter()
+    volumes = load_case(job.case, modalities=sources_for(job.target))
+    read = time.perf_counter()
+    prepared = predictor.prepare(volumes.images, case_id=job.case.case_id)
+    return _Loaded(volumes, prepared, {"read": read - started, "normalise": time.perf_counter() - read})
+
+
+def _save(job: _Job, predictor: Predictor, loaded: _Loaded, image: np.ndarray, labels: np.ndarray | None) -> None:
+    """Background: undo the normalisation (crop, scanner scale, background) and write the prediction."""
+    started = time.perf_counter()
+    prediction = predictor.restore(loaded.prepared, image, labels)
+    restored = time.perf_counter()
+    _write(job, prediction, loaded.volumes)
+    loaded.timings.update(restore=restored - started, write=time.perf_counter() - restored)
 
 
 def _write(job: _Job, prediction: Prediction, volumes: CaseVolumes) -> None:
@@ -302,7 +332,9 @@ def synthesize_folder(
 def _run_jobs(
     jobs: list[_Job], predictors: dict[Modality, Predictor], settings: InferenceSettings, show_progress: bool
 ) -> dict[str, CaseResult]:
-    """The pipeline: read ahead, compute here, write behind."""
+    """The pipeline: background threads read and normalise the next cases (up to io_workers - 1 ahead)
+    and restore and write the previous one while this thread runs the network. On CPU the network's
+    intra-op threads leave a core to them (`brasyn.inference.tuning`)."""
     results: dict[str, CaseResult] = {}
     if not jobs:
         return results
@@ -321,36 +353,53 @@ def _run_jobs(
         )
         logger.error("%s: failed: %s", job.case.case_id, reason)
 
-    with ThreadPoolExecutor(max_workers=settings.io_workers, thread_name_prefix="brasyn-io") as pool:
-        reads: dict[int, Future[CaseVolumes]] = {0: pool.submit(_read, jobs[0])}
-        pending: tuple[_Job, Future[None], float] | None = None
+    ahead = max(1, settings.io_workers - 1)
+    threads = next(iter(predictors.values())).plan.threads if predictors else None
+    with ThreadPoolExecutor(max_workers=settings.io_workers, thread_name_prefix="brasyn-io") as pool, intra_op_threads(threads):
+        loads: dict[int, Future[_Loaded]] = {}
+        pending: _Pending | None = None
         for index, job in enumerate(_progress(jobs, show_progress)):
             started = time.perf_counter()
-            if index + 1 < len(jobs):
-                reads[index + 1] = pool.submit(_read, jobs[index + 1])
+            for k in range(index, min(len(jobs), index + 1 + ahead)):
+                if k not in loads:
+                    loads[k] = pool.submit(_load, jobs[k], predictors[jobs[k].target])
+            predictor = predictors[job.target]
             try:
-                volumes = reads.pop(index).result()
-                prediction = predictors[job.target].predict(
-                    volumes.images, with_segmentation=job.seg_output is not None, case_id=job.case.case_id
-                )
+                loaded = loads.pop(index).result()
+                network = time.perf_counter()
+                image, labels = predictor.run(loaded.prepared.slices, with_segmentation=job.seg_output is not None)
+                loaded.timings["network"] = time.perf_counter() - network
             except Exception as exc:  # every case is attempted; the reason is reported
                 fail(job, exc, started)
                 continue
             if pending is not None:
                 _finish(pending, results, fail)
-            pending = (job, pool.submit(_write, job, prediction, volumes), started)
+            pending = _Pending(job, pool.submit(_save, job, predictor, loaded, image, labels), started, loaded.timings)
         if pending is not None:
             _finish(pending, results, fail)
     return results
 
 
-def _finish(pending: tuple[_Job, Future[None], float], results: dict[str, CaseResult], fail) -> None:
-    job, future, started = pending
+class _Pending(NamedTuple):
+    job: _Job
+    future: Future[None]
+    started: float
+    timings: dict[str, float]
+
+
+def _finish(pending: _Pending, results: dict[str, CaseResult], fail) -> None:
+    job = pending.job
     try:
-        future.result()
+        pending.future.result()
     except Exception as exc:
-        fail(job, exc, started)
+        fail(job, exc, pending.started)
         return
-    seconds = time.perf_counter() - started
-    results[job.case.case_id] = CaseResult(job.case.case_id, Outcome.DONE, job.target, job.output, seconds=seconds)
-    logger.info("%s: %s synthesized in %.1f s -> %s", job.case.case_id, job.target, seconds, job.output.name)
+    seconds = time.perf_counter() - pending.started
+    timings = {stage: pending.timings[stage] for stage in STAGES}
+    results[job.case.case_id] = CaseResult(
+        job.case.case_id, Outcome.DONE, job.target, job.output, seconds=seconds, timings=timings
+    )
+    logger.info(
+        "%s: %s synthesized in %.1f s (%s) -> %s", job.case.case_id, job.target, seconds,
+        ", ".join(f"{stage} {t:.2f}" for stage, t in timings.items()), job.output.name,
+    )

@@ -24,6 +24,7 @@ from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization,
 from brasyn.data.slicing import PadRecord, crop_slices, pad_slices
 from brasyn.errors import BrasynError, CheckpointError, GeometryError, InputError
 from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
+from brasyn.inference.tuning import plan_for
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,9 @@ class Predictor:
         normalization: Normalization | None = None,
         device: torch.device | str = "cpu",
         precision: str = "auto",
-        batch_size: int = 16,
+        batch_size: int | str = "auto",
         source: str = "",
-        channels_last: bool = True,
+        channels_last: bool | None = None,
     ) -> None:
         self.target = Modality(target)
         self.sources = sources_for(self.target)
@@ -79,11 +80,14 @@ class Predictor:
         self.normalization = normalization or Normalization()
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.autocast_dtype = resolve_precision(precision, self.device)
-        self.batch_size = int(batch_size)
+        # batch size, memory layout and threads by device unless given (`brasyn.inference.tuning`)
+        self.plan = plan_for(self.device, batch_size, channels_last)
+        self.batch_size = self.plan.batch_size
         self._warned_no_seg = False
         self.source = source or f"{self.target} model"
-        # channels-last convolutions run faster on CPU (oneDNN) and use tensor cores on CUDA
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.memory_format = torch.channels_last if self.plan.channels_last else torch.contiguous_format
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed slice size: let cuDNN pick its fastest kernels
         self.model = model.to(self.device).eval().to(memory_format=self.memory_format)
         try:
             self._takes_with_seg = "with_seg" in inspect.signature(self.model.forward).parameters

@@ -20,8 +20,9 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 class InferenceSettings:
     """Options of `synthesize_folder` / `synthesize` / `brasyn infer` / `mlcube.py infer`."""
 
-    batch_size: int = 16
-    """Axial slices per forward pass; halved (down to 1) after a CUDA out-of-memory error."""
+    batch_size: int | str = "auto"
+    """Axial slices per forward pass, or "auto" (chosen by device, see `brasyn.inference.tuning`);
+    halved (down to 1) after a CUDA out-of-memory error."""
 
     device: str = "auto"
     """"auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"."""
@@ -46,8 +47,10 @@ class InferenceSettings:
     """Background threads that read the next case and write the previous one while the model runs."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigError(f"infer.batch_size: expected a positive integer, found {self.batch_size!r}")
+        if self.batch_size != "auto" and (
+            not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1
+        ):
+            raise ConfigError(f"infer.batch_size: expected auto or a positive integer, found {self.batch_size!r}")
         if not _DEVICE.match(str(self.device)):
             raise ConfigError(f"infer.device: expected auto, cpu, cuda or cuda:N, found {self.device!r}")
         if self.precision not in PRECISIONS:

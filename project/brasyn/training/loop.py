@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from brasyn.data.slices import SliceDataset
+from brasyn.data.slices import SliceDataset, collate_slices
 from brasyn.errors import InputError
 from brasyn.training.runtime import Runtime, seed_everything
 from brasyn.training.trainers import Batch
@@ -143,6 +143,7 @@ def run_stage(
                 sampler=indices,
                 drop_last=True,
                 num_workers=num_workers,
+                collate_fn=collate_slices,
                 pin_memory=rt.device.type == "cuda",
                 worker_init_fn=_seed_worker,
                 generator=torch.Generator().manual_seed(seed + epoch),
