@@ -18,7 +18,7 @@ if str(REPO / "project") not in sys.path:
 
 from brasyn.checkpoint import checkpoint_filename, make_payload, save_checkpoint  # noqa: E402
 from brasyn.constants import BRATS_AFFINE, BRATS_SHAPE, MODALITIES, Modality, image_filename, sources_for  # noqa: E402
-from brasyn.data.normalization import IntensityModel  # noqa: E402
+from brasyn.data.normalization import IntensityModel, Normalization  # noqa: E402
 from brasyn.io.nifti import new_geometry, write_volume  # noqa: E402
 from brasyn.models.config import ModelConfig  # noqa: E402
 from brasyn.models.generator import Generator  # noqa: E402
@@ -72,7 +72,8 @@ def write_weights(folder: Path, config: ModelConfig, targets=MODALITIES, *, seed
         intensity = IntensityModel(target, sources, intercept=0.0, coefficients=(1 / 3,) * 3)
         payload = make_payload(
             kind="plave", target=target, model=Generator.from_config(config), model_config=config.to_dict(),
-            intensity_model=intensity.to_dict(), percentile=99.5, training_config={}, data_summary={}, metrics={},
+            intensity_model=intensity.to_dict(), normalization=Normalization(), training_config={}, data_summary={},
+            metrics={},
         )
         save_checkpoint(folder / checkpoint_filename(target), payload)
     return folder

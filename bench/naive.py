@@ -17,8 +17,8 @@ import torch
 from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint
 from brasyn.constants import Modality, image_filename, sources_for
 from brasyn.data.cases import discover_cases, load_case
-from brasyn.data.normalization import IntensityModel, brain_mask, denormalize, normalize, robust_scale
-from brasyn.data.slicing import BACKGROUND, crop_slices, pad_slices
+from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization, denormalize
+from brasyn.data.slicing import crop_slices, pad_slices
 from brasyn.io.nifti import write_volume
 
 
@@ -31,16 +31,14 @@ class NaiveModel:
         self.model = build_model(checkpoint).to(self.device).eval()
         self.intensity = IntensityModel.from_dict(checkpoint["intensity_model"])
         self.size = int(checkpoint["model_config"]["image_size"])
-        self.percentile = float(checkpoint["normalization"]["percentile"])
+        self.normalization = Normalization.from_dict(checkpoint["normalization"])
 
 
 def synthesize_case(model: NaiveModel, images: dict[Modality, np.ndarray], target: Modality, timings: dict) -> np.ndarray:
     """The missing modality (H, W, D) scanner units; adds seconds per stage to `timings`."""
     clock = time.perf_counter()
-    volumes = [images[m] for m in sources_for(target)]
-    mask = brain_mask(volumes)
-    scales = {m: robust_scale(v, mask, model.percentile) for m, v in zip(sources_for(target), volumes, strict=True)}
-    stack = np.stack([normalize(v, scales[m]) for m, v in zip(sources_for(target), volumes, strict=True)])  # (3, H, W, D)
+    mask, scales, normalized = model.normalization.normalize_case({m: images[m] for m in sources_for(target)})
+    stack = np.stack([normalized[m] for m in sources_for(target)])  # (3, H, W, D)
     stack = stack.transpose(3, 0, 1, 2)  # (D, 3, H, W)
     now = time.perf_counter()
     timings["normalise"] += now - clock
