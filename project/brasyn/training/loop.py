@@ -59,29 +59,42 @@ BUDGET_CHECK_STEPS = 20
 
 
 class _TimeBudget:
-    """Wall-time budget of one `run_stage` call: shortens the trainer's schedule to what still fits."""
+    """Wall-time budget of one `run_stage` call: fits the trainer's schedule to what the time allows.
 
-    def __init__(self, seconds: float, step: int) -> None:
+    Every check estimates the steps that still fit at the pace of the interval since the previous
+    check (the first interval only sets the pace: it holds start-up costs). The schedule is shortened
+    to that, or lengthened back (never past the configured total) while it is in its first half,
+    before any warm-up or decay phase has begun, so the learning rate never rises once it decays.
+    """
+
+    def __init__(self, seconds: float, step: int, limit: int) -> None:
         self.seconds = seconds
+        self.limit = limit
         self.started = self.mark = time.perf_counter()
         self.mark_step = step
+        self.paced = False
 
-    def shorten(self, step: int, total: int, trainer: StageTrainer, rt: Runtime, description: str) -> int:
-        """The (possibly smaller) total after `step` steps; logs when it changes."""
+    def fit(self, step: int, total: int, trainer: StageTrainer, rt: Runtime, description: str) -> int:
+        """The new total after `step` steps (logged when the budget is spent)."""
         now = time.perf_counter()
         spent = now - self.started
         pace = (step - self.mark_step) / max(now - self.mark, 1e-9)  # recent steps/s: dearer after a warm-up
         self.mark, self.mark_step = now, step
-        fits = step if spent >= self.seconds else step + int(pace * (self.seconds - spent))
-        fits = rt.broadcast_int(fits)
-        if fits >= total:
+        if spent >= self.seconds:
+            fits = step
+        elif not self.paced:
+            self.paced = True
             return total
-        total = max(step, fits)
-        if total > step:
-            trainer.set_total_steps(total)
-        if total == step:
+        else:
+            fits = min(self.limit, step + int(pace * (self.seconds - spent)))
+        fits = rt.broadcast_int(fits)
+        if fits == total or (fits > total and step >= total // 2):
+            return total
+        if fits > step:
+            trainer.set_total_steps(fits)
+        else:
             logger.info("%s: time budget of %.0f s spent at step %d", description, self.seconds, step)
-        return total
+        return max(step, fits)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -108,10 +121,9 @@ def run_stage(
     """Train from `start_step` to `total` steps; call `on_epoch_end(row)` after every (possibly partial) epoch
     and `on_save(step)` every `save_every` steps inside an epoch (0: never).
 
-    With `max_seconds` (a time budget for this call), every `BUDGET_CHECK_STEPS` steps the number of
-    steps that still fit is re-estimated at the pace of the last check interval and the schedule is
-    shortened to it, so that the decay (and a fraction-based warm-up's GAN phase) still happen inside
-    the budget; shortening only lowers the learning rate. Once the budget is spent the stage ends.
+    With `max_seconds` (a time budget for this call), every `BUDGET_CHECK_STEPS` steps the schedule
+    is fitted to the steps that still fit (`_TimeBudget`), so that a fraction-based warm-up's GAN phase
+    and the learning-rate decay still happen inside the budget. Once it is spent the stage ends.
 
     `row` holds stage, epoch, step, lr, seconds (the epoch's), elapsed (since this call started) and
     the epoch means of the loss terms. Returns the step reached.
@@ -119,7 +131,7 @@ def run_stage(
     spe = steps_per_epoch(len(dataset), batch_size, rt.world_size)
     step = start_step
     stage_started = time.perf_counter()
-    budget = _TimeBudget(max_seconds, step) if max_seconds is not None else None
+    budget = _TimeBudget(max_seconds, step, total) if max_seconds is not None else None
     trainer.train_mode()
     bar = tqdm(
         total=total,
@@ -164,7 +176,7 @@ def run_stage(
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in terms.items()}, refresh=False)
                 if budget is not None and step % BUDGET_CHECK_STEPS == 0:
-                    total = budget.shorten(step, total, trainer, rt, description)
+                    total = budget.fit(step, total, trainer, rt, description)
                     bar.total = total
                 if step >= total:
                     break
