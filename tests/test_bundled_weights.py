@@ -27,6 +27,23 @@ def test_bundled_checkpoint_loads_with_its_record(folder, kind, target):
     assert checkpoint["data_summary"], "the training data must be recorded beside the weights"
 
 
+def test_bundled_models_record_how_they_were_made():
+    import json
+
+    from brasyn.data.normalization import Normalization
+
+    folder = WORKSPACE / "additional_files"
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert {"command", "config", "cohort", "wall_seconds", "machine", "torch", "code_commit"} <= set(provenance)
+    assert (folder / "config.yaml").is_file() and (folder / "README.md").is_file()
+    sizes = [(folder / checkpoint_filename(t)).stat().st_size for t in MODALITIES]
+    assert sum(sizes) < 25 * 1024 * 1024  # issue 8: at most 25 MB for all four
+    for target in MODALITIES:
+        checkpoint = load_checkpoint(folder / checkpoint_filename(target), target=target)
+        assert Normalization.from_dict(checkpoint["normalization"]) == Normalization()  # today's normalisation
+        assert (folder / "metrics" / f"metrics_{target.value}.csv").is_file()
+
+
 @pytest.fixture(scope="module")
 def unseen_case():
     """A full-size synthetic case from a seed the bundled models never saw."""
