@@ -82,9 +82,9 @@ demo: install
 	@echo "Pictures: $(DEMO)/report/overview.png and $(DEMO)/report/qc/<case>.png; scores: $(DEMO)/report/cases.csv, summary.json"
 
 # The bundled checkpoints (workspace/additional_files) and the reference baseline (workspace/baseline):
-# a 32-case synthetic training cohort (seed 1), the `synthetic` preset for the four targets (in
-# parallel on a GPU, about 6 min on one H200; one after another on a CPU, where each stage stops at
-# its time budget), the polynomial baseline fitted on the same cohort, and a provenance record.
+# a 32-case synthetic training cohort (seed 1), the `synthetic` preset for the four targets (one
+# after another on a CPU, each stage fitted to its time budget: about 1 h on 2 cores; in parallel on a
+# GPU, not yet measured), the polynomial baseline fitted on the same cohort, and a provenance record.
 # STUDY=1 also trains the variants of docs/study on t2w.
 CKPT_RUN ?= runs/checkpoints
 checkpoints: install
