@@ -83,11 +83,11 @@ class _TimeBudget:
         if spent >= self.seconds:
             fits = step
         elif not self.paced:
-            self.paced = True
-            return total
+            fits = total
         else:
             fits = min(self.limit, step + int(pace * (self.seconds - spent)))
-        fits = rt.broadcast_int(fits)
+        self.paced = True
+        fits = rt.broadcast_int(fits)  # every rank calls this at the same step: rank 0 decides
         if fits == total or (fits > total and step >= total // 2):
             return total
         if fits > step:
