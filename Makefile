@@ -43,7 +43,7 @@ lint: install
 	$(VENV)/bin/ruff check project tests bench
 
 # End-to-end inference (engine vs the naive reference, demo and paper sizes) and the training data
-# pipeline alone; JSON in bench/results/ (CPU unless DEVICE=cuda). About 4 min on 2 CPU cores.
+# pipeline alone; JSON in bench/results/ (CPU unless DEVICE=cuda). About 6 min on 2 idle CPU cores.
 BENCH_OUT ?= bench/results
 bench: install
 	$(PY) bench/bench_inference.py --device $(or $(DEVICE),cpu) --json $(BENCH_OUT)/inference_$(or $(DEVICE),cpu).json
