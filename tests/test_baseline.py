@@ -11,15 +11,9 @@ from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint,
 from brasyn.cli import app
 from brasyn.constants import MODALITIES, Modality
 from brasyn.errors import ConfigError, InputError
-from brasyn.models.baseline import (
-    BaselineFitConfig,
-    PolynomialBaseline,
-    design_matrix,
-    fit_baseline,
-    fit_coefficients,
-    monomial_exponents,
-)
+from brasyn.models.baseline import PolynomialBaseline, monomial_exponents
 from brasyn.models.generator import GeneratorOutput
+from brasyn.training.baseline_fit import BaselineFitConfig, design_matrix, fit_baseline, fit_coefficients
 
 
 def test_monomials_with_cross_terms():

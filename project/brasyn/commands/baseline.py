@@ -32,7 +32,7 @@ def fit_command(
 ) -> None:
     """Fit one polynomial per target on DATA and save the checkpoints into OUT."""
     from brasyn.checkpoint import checkpoint_filename, save_checkpoint
-    from brasyn.models.baseline import BaselineFitConfig, fit_baselines
+    from brasyn.training.baseline_fit import BaselineFitConfig, fit_baselines
 
     targets = _targets(target)
     config = BaselineFitConfig(degree=degree, voxels_per_case=voxels_per_case, max_cases=max_cases, seed=seed)
