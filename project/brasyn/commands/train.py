@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from brasyn.training.config import DEVICES
+from brasyn.device import DEVICES, check_device
 
 
 def register(app: typer.Typer) -> None:
@@ -20,7 +20,7 @@ def train_command(
     config: str = typer.Option("paper", "--config", "-c", help="Preset (paper, synthetic, demo, tiny) or a YAML file."),
     target: list[str] = typer.Option(["all"], "--target", "-t", help="t1n, t1c, t2w, t2f or all; repeatable."),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Cap the optimizer steps of each stage."),
-    device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (overrides the config)."),
+    device: str | None = typer.Option(None, "--device", help=f"{DEVICES} (overrides the config)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the run folder's resume files."),
     prepare_only: bool = typer.Option(
         False, "--prepare-only", help="Only build the slice cache (then per-target runs started in parallel share it)."
@@ -30,11 +30,10 @@ def train_command(
 
     Multi-GPU: `torchrun --nproc_per_node N -m brasyn.cli train ...` (DDP; rank 0 writes).
     """
-    from brasyn.errors import ConfigError
     from brasyn.training import load_training_setup, parse_targets, train
 
-    if device is not None and device not in DEVICES:
-        raise ConfigError(f"--device: expected one of {', '.join(DEVICES)}, found {device!r}")
+    if device is not None:
+        check_device(device, "--device")
     setup = load_training_setup(config)
     training = setup.training
     if max_steps is not None:

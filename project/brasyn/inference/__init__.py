@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from brasyn.device import resolve_device, resolve_precision
 from brasyn.inference.api import synthesize
 from brasyn.inference.engine import (
     CaseResult,
@@ -21,7 +22,7 @@ from brasyn.inference.engine import (
 )
 from brasyn.inference.exit_policy import ExitDecision, exit_decision
 from brasyn.inference.predictor import InferenceError, Prediction, Predictor, PreparedCase
-from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
+from brasyn.inference.settings import InferenceSettings
 from brasyn.inference.weights import resolve_weights
 
 __all__ = [

@@ -22,8 +22,9 @@ from brasyn.checkpoint import build_model, load_checkpoint
 from brasyn.constants import Modality, sources_for
 from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization, denormalize
 from brasyn.data.slicing import PadRecord, crop_slices, pad_slices
+from brasyn.device import resolve_device, resolve_precision
 from brasyn.errors import BrasynError, CheckpointError, GeometryError, InputError
-from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
+from brasyn.inference.settings import InferenceSettings
 from brasyn.inference.tuning import plan_for
 
 logger = logging.getLogger(__name__)
