@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 
 from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint
 from brasyn.cli import app
-from brasyn.constants import MODALITIES, Modality
+from brasyn.constants import MODALITIES, Modality, parse_targets
 from brasyn.data.cases import discover_cases
 from brasyn.data.normalization import IntensityModel, Normalization
 from brasyn.data.slices import CacheOptions, SliceDataset, build_slice_cache, fit_intensity_model, split_cases
 from brasyn.errors import ConfigError
 from brasyn.models import ModelConfig
-from brasyn.training import load_training_setup, parse_targets, train
+from brasyn.training import load_training_setup, train
 from brasyn.training.config import TrainingSetup
 from brasyn.training.runtime import Runtime
 from brasyn.training.schedule import decay_steps, linear_decay_scheduler, lr_factor, total_steps
@@ -125,6 +125,10 @@ def test_parse_targets():
     assert parse_targets(["T2F", Modality.T1N, "t2f"]) == [Modality.T2F, Modality.T1N]
     with pytest.raises(ConfigError):
         parse_targets(["t3"])
+    assert parse_targets(["t2w,T1C", "all"]) == [Modality.T2W, Modality.T1C, Modality.T1N, Modality.T2F]
+    with pytest.raises(ConfigError) as info:
+        parse_targets("t1n,t5", "train.targets")
+    assert str(info.value) == "train.targets: expected t1n, t1c, t2w, t2f or all, found 't5'"
 
 
 # ---- schedule -----------------------------------------------------------------------------------

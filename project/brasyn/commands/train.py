@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from brasyn.constants import TARGET_CHOICES
 from brasyn.device import DEVICES, check_device
 
 
@@ -18,7 +19,7 @@ def train_command(
     data: Path = typer.Argument(..., help="Folder of complete BraTS-format training cases (4 modalities + seg)."),
     out: Path = typer.Argument(..., help="Run folder: checkpoints brasyn_<target>.pt, config.yaml, metrics, resume state."),
     config: str = typer.Option("paper", "--config", "-c", help="Preset (paper, synthetic, demo, tiny) or a YAML file."),
-    target: list[str] = typer.Option(["all"], "--target", "-t", help="t1n, t1c, t2w, t2f or all; repeatable."),
+    target: list[str] = typer.Option(["all"], "--target", "-t", help=f"{TARGET_CHOICES}; repeatable or comma-separated."),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Cap the optimizer steps of each stage."),
     device: str | None = typer.Option(None, "--device", help=f"{DEVICES} (overrides the config)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the run folder's resume files."),
@@ -30,7 +31,8 @@ def train_command(
 
     Multi-GPU: `torchrun --nproc_per_node N -m brasyn.cli train ...` (DDP; rank 0 writes).
     """
-    from brasyn.training import load_training_setup, parse_targets, train
+    from brasyn.constants import parse_targets
+    from brasyn.training import load_training_setup, train
 
     if device is not None:
         check_device(device, "--device")

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from brasyn.checkpoint import checkpoint_filename
-from brasyn.constants import Modality
+from brasyn.constants import Modality, parse_targets
 from brasyn.data.cases import discover_cases
 from brasyn.data.slices import (
     CachedCase,
@@ -30,7 +30,6 @@ from brasyn.data.slices import (
     fit_intensity_model,
     split_cases,
 )
-from brasyn.errors import ConfigError
 from brasyn.io.atomic import atomic_write_text
 from brasyn.training.config import TrainingSetup, load_training_setup
 from brasyn.training.loop import check_enough_slices, run_stage
@@ -51,25 +50,6 @@ logger = logging.getLogger(__name__)
 
 STAGE2_SEED_OFFSET = 1
 """Stage 2 is seeded with seed + 1, so its initialisation does not depend on how long stage 1 ran."""
-
-
-def parse_targets(targets: Sequence[Modality | str] | Modality | str) -> list[Modality]:
-    """Modalities from names or enum members; "all" (alone) means the four targets. Duplicates dropped."""
-    if isinstance(targets, (str, Modality)):
-        targets = [targets]
-    out: list[Modality] = []
-    for item in targets:
-        if isinstance(item, str) and not isinstance(item, Modality) and item.lower() == "all":
-            candidates = list(Modality)
-        else:
-            try:
-                candidates = [item if isinstance(item, Modality) else Modality.parse(item)]
-            except ValueError as exc:
-                raise ConfigError(f"--target: {exc} or all") from exc
-        out.extend(m for m in candidates if m not in out)
-    if not out:
-        raise ConfigError("--target: expected at least one of t1n, t1c, t2w, t2f or all, found none")
-    return out
 
 
 def train(
