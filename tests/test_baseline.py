@@ -126,3 +126,14 @@ def test_cli_writes_the_four_checkpoints(case_factory, tmp_path):
     assert result.exit_code == 0, result.output
     assert [p.name for p in one.iterdir()] == [checkpoint_filename(Modality.T1C)]
     assert load_checkpoint(one / checkpoint_filename(Modality.T1C))["model_config"]["degree"] == 3
+
+
+@pytest.mark.parametrize(("options", "expected"), [([], None), (["--no-progress"], False), (["--progress"], True)])
+def test_cli_progress_option_reaches_the_fit(tmp_path, monkeypatch, options, expected):
+    import brasyn.training.baseline_fit
+
+    seen = []
+    monkeypatch.setattr(brasyn.training.baseline_fit, "fit_baselines", lambda *a, progress=None: seen.append(progress) or {})
+    result = CliRunner().invoke(app, ["baseline", "fit", str(tmp_path), str(tmp_path / "out"), *options])
+    assert result.exit_code == 0, result.output
+    assert seen == [expected]

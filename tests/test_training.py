@@ -390,6 +390,19 @@ def test_cli_trains_the_four_targets(cohort, tmp_path):
     assert yaml.safe_load((out / "config.yaml").read_text())["training"]["stage2"]["max_steps"] == 1
 
 
+@pytest.mark.parametrize(("options", "expected"), [([], "preset"), (["--no-progress"], False), (["--progress"], True)])
+def test_cli_progress_option_reaches_the_training_config(cohort, tmp_path, monkeypatch, options, expected):
+    import brasyn.training
+
+    seen = []
+    monkeypatch.setattr(brasyn.training, "train", lambda data, out, setup, targets, **kw: seen.append(setup) or {})
+    result = CliRunner().invoke(app, ["train", str(cohort), str(tmp_path / "o"), "--config", "tiny", *options])
+    assert result.exit_code == 0, result.output
+    if expected == "preset":  # left out, the config decides (tiny: no bars)
+        expected = load_training_setup("tiny").training.progress
+    assert seen[0].training.progress is expected
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

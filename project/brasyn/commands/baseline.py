@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from brasyn.cli_support import progress_option
 from brasyn.constants import TARGET_CHOICES, parse_targets
 
 baseline_app = typer.Typer(help="The non-neural reference baseline (per-voxel polynomial regression).", no_args_is_help=True)
@@ -20,6 +21,7 @@ def fit_command(
     voxels_per_case: int = typer.Option(20000, "--voxels-per-case", min=1, help="Brain voxels sampled per case."),
     max_cases: int = typer.Option(0, "--max-cases", min=0, help="Use at most this many cases (0: all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the voxel and case sampling."),
+    progress: bool | None = progress_option(),
 ) -> None:
     """Fit one polynomial per target on DATA and save the checkpoints into OUT."""
     from brasyn.checkpoint import checkpoint_filename, save_checkpoint
@@ -27,7 +29,7 @@ def fit_command(
 
     targets = parse_targets(target)
     config = BaselineFitConfig(degree=degree, voxels_per_case=voxels_per_case, max_cases=max_cases, seed=seed)
-    checkpoints = fit_baselines(data, targets, config)
+    checkpoints = fit_baselines(data, targets, config, progress=progress)
     for modality, payload in checkpoints.items():
         path = save_checkpoint(Path(out) / checkpoint_filename(modality), payload)
         metrics, summary = payload["metrics"], payload["data_summary"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from brasyn.cli_support import progress_option
 from brasyn.constants import TARGET_CHOICES
 from brasyn.device import DEVICES, check_device
 
@@ -26,6 +27,7 @@ def train_command(
     prepare_only: bool = typer.Option(
         False, "--prepare-only", help="Only build the slice cache (then per-target runs started in parallel share it)."
     ),
+    progress: bool | None = progress_option(),
 ) -> None:
     """Train one dedicated model per target modality and write its checkpoint into OUT.
 
@@ -46,6 +48,8 @@ def train_command(
         )
     if device is not None:
         training = dataclasses.replace(training, device=device)
+    if progress is not None:
+        training = dataclasses.replace(training, progress=progress)
     setup = dataclasses.replace(setup, training=training)
     checkpoints = train(data, out, setup, parse_targets(target), resume=resume, prepare_only=prepare_only)
     if prepare_only:

@@ -10,8 +10,8 @@ import numpy as np
 from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import MODALITIES, Modality
 from brasyn.data.cases import Case, load_case
-from brasyn.errors import MissingModalityError
-from brasyn.inference.engine import OutputError, default_weights_dir
+from brasyn.errors import MissingModalityError, OutputError
+from brasyn.inference.engine import default_weights_dir
 from brasyn.inference.predictor import Predictor
 from brasyn.inference.settings import InferenceSettings
 from brasyn.io.nifti import write_volume
