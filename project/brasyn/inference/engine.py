@@ -27,11 +27,11 @@ from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import Modality, image_filename, sources_for
 from brasyn.data.cases import Case, CaseStatus, CaseVolumes, discover_cases, load_case
 from brasyn.errors import BrasynError, CheckpointError, InputError, OutputError
-from brasyn.inference.predictor import Prediction, Predictor, PreparedCase
+from brasyn.inference.predictor import Predictor, PreparedCase
 from brasyn.inference.settings import InferenceSettings
 from brasyn.inference.tuning import intra_op_threads
+from brasyn.inference.writer import write_prediction
 from brasyn.io.atomic import remove_stale_temporaries
-from brasyn.io.nifti import write_volume
 
 logger = logging.getLogger(__name__)
 
@@ -247,18 +247,8 @@ def _save(job: _Job, predictor: Predictor, loaded: _Loaded, image: np.ndarray, l
     started = time.perf_counter()
     prediction = predictor.restore(loaded.prepared, image, labels)
     restored = time.perf_counter()
-    _write(job, prediction, loaded.volumes)
+    write_prediction(prediction, loaded.volumes.geometry, job.output, job.seg_output)
     loaded.timings.update(restore=restored - started, write=time.perf_counter() - restored)
-
-
-def _write(job: _Job, prediction: Prediction, volumes: CaseVolumes) -> None:
-    write_volume(prediction.image, job.output, volumes.geometry, dtype=np.int16)
-    if job.seg_output is not None and prediction.segmentation is not None:
-        try:
-            write_volume(prediction.segmentation, job.seg_output, volumes.geometry, dtype=np.uint8)
-        except BaseException:
-            job.output.unlink(missing_ok=True)  # a failed case has no output
-            raise
 
 
 def _progress(jobs: list[_Job], enabled: bool) -> Iterator[_Job]:
