@@ -19,7 +19,8 @@ from brasyn.data.slices import CacheOptions, SliceDataset, build_slice_cache, fi
 from brasyn.errors import ConfigError
 from brasyn.models import ModelConfig
 from brasyn.training import load_training_setup, train
-from brasyn.training.config import TrainingSetup
+from brasyn.training.config import LossWeights, TrainingSetup
+from brasyn.training.metrics import COLUMNS, MetricsLog
 from brasyn.training.runtime import Runtime
 from brasyn.training.schedule import decay_steps, linear_decay_scheduler, lr_factor, total_steps
 from brasyn.training.state import checkpoint_payload, write_checkpoint
@@ -190,9 +191,24 @@ def test_g_step_weights_terms_in_one_place(dataset, tiny):
     forward = trainer.generator_side(batch.sources)
     trainer.d_step(batch, forward.output.image)
     terms = trainer.g_step(batch, forward)
+    assert tiny.model.use_seg_decoder  # so every weighted term is computed
+    assert set(terms) == {f.name for f in dataclasses.fields(LossWeights)} | {"generator"}
     weights = dataclasses.asdict(tiny.training.stage2.loss_weights)
     expected = sum(weights[name] * value for name, value in terms.items() if name != "generator")
     torch.testing.assert_close(terms["generator"], expected)
+
+
+def test_metrics_columns_follow_the_loss_weights():
+    assert {f.name for f in dataclasses.fields(LossWeights)} < set(COLUMNS)
+
+
+def test_metrics_log_appends_in_the_existing_files_column_order(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,l1,stage\n")
+    log = MetricsLog(path)
+    log.write({"stage": "stage2", "step": 7, "l1": 0.5, "adversarial": 1.0})
+    log.close()
+    assert path.read_text().splitlines() == ["step,l1,stage", "7,0.5,stage2"]
 
 
 def test_a_few_dozen_steps_overfit_a_few_slices(dataset, tiny):
