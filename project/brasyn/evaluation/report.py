@@ -24,7 +24,14 @@ from brasyn.data.normalization import brain_mask
 from brasyn.errors import InputError
 from brasyn.evaluation import qc
 from brasyn.evaluation.dice import region_dice
-from brasyn.evaluation.folder import LabelCase, Problem, check_folder_names, check_prediction_volume, read_labels
+from brasyn.evaluation.folder import (
+    LabelCase,
+    Problem,
+    check_folder_names,
+    check_prediction_volume,
+    missing_prediction,
+    read_labels,
+)
 from brasyn.evaluation.ssim import container_ssim, percentile_scores
 from brasyn.io.atomic import atomic_path, atomic_write_text
 from brasyn.io.nifti import load_volume
@@ -220,7 +227,7 @@ def evaluate(
             for name, _, _ in runs_in:
                 problems = [Problem(label.case_id, "unreadable-truth", label.case.folder.name, f"ground truth unreadable: {exc}")]
                 if label.case_id not in found[name]:
-                    problems.append(Problem(label.case_id, "missing", label.prediction_name, f"{label.case_id}: prediction {label.prediction_name} not found"))
+                    problems.append(missing_prediction(label))
                 results[name].cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=problems))
             continue
         truth = gt.images[label.missing]
@@ -231,7 +238,7 @@ def evaluate(
             run = results[name]
             path = found[name].get(label.case_id)
             if path is None:
-                problem = Problem(label.case_id, "missing", label.prediction_name, f"{label.case_id}: prediction {label.prediction_name} not found")
+                problem = missing_prediction(label)
                 run.cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=[problem]))
                 continue
             prediction, problems = _load_prediction(path, label, gt.geometry, sources)
