@@ -53,3 +53,15 @@ def test_load_yaml_errors_name_the_file(tmp_path):
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping at the top level, found list"):
         load_yaml(bad)
+
+
+def test_exponent_without_dot_is_a_float(tmp_path):
+    # PyYAML (YAML 1.1) reads `6e-4` as a string; a user writing it in a config means a float.
+    path = tmp_path / "c.yaml"
+    path.write_text("stage:\n  lr: 6e-4\n  betas: [5E-1, 0.9]\n")
+    config = from_dict(Outer, load_yaml(path))
+    assert config.stage.lr == pytest.approx(6e-4) and config.stage.betas == (0.5, 0.9)
+    with pytest.raises(ConfigError, match="stage.lr: expected float, found '6e-4x'"):
+        from_dict(Outer, {"stage": {"lr": "6e-4x"}})
+    with pytest.raises(ConfigError, match="name: expected str"):
+        from_dict(Outer, {"name": 6e-4})

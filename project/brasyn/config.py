@@ -7,6 +7,7 @@ never silently switch something off.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -17,6 +18,9 @@ import yaml
 from brasyn.errors import ConfigError
 
 T = TypeVar("T")
+
+# PyYAML reads YAML 1.1, where `2e-4` (no dot) is a string, not a float as in YAML 1.2 and Python.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?\d+[eE][-+]?\d+$")
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "") -> T:
@@ -56,6 +60,8 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
         item = args[0] if args else Any
         return tuple(_convert(item, v, path) for v in value)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str) and _EXPONENT_FLOAT.match(value):
         return float(value)
     if hint in (int, float, str, bool):
         if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
