@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from brasyn.constants import BRATS_AFFINE, BRATS_SHAPE, MODALITIES, Modality, image_filename
-from brasyn.data.phantom import (
+from brasyn.errors import ConfigError
+from brasyn.phantom import (
     PhantomConfig,
     acquisition,
     assign_missing,
@@ -21,12 +22,11 @@ from brasyn.data.phantom import (
     write_training_cohort,
     write_validation_cohort,
 )
-from brasyn.data.phantom import signal as sig
-from brasyn.data.phantom.anatomy import grid_affine, load_template
-from brasyn.data.phantom.contrast import EXPECTED_ORDER, order_violations, sample_physics, tissue_signals
-from brasyn.data.phantom.protocol import sample_protocol
-from brasyn.data.phantom.tissue import TISSUE_CODES, Tissue, post_contrast_t1
-from brasyn.errors import ConfigError
+from brasyn.phantom import signal as sig
+from brasyn.phantom.anatomy import grid_affine, load_template
+from brasyn.phantom.contrast import EXPECTED_ORDER, order_violations, sample_physics, tissue_signals
+from brasyn.phantom.protocol import sample_protocol
+from brasyn.phantom.tissue import TISSUE_CODES, Tissue, post_contrast_t1
 
 SMALL = PhantomConfig(shape=(32, 32, 20))
 CLEAN = dict(noise=False, bias_field=False, slice_blur=False)  # noise-free, for contrast measurements
@@ -407,3 +407,20 @@ def test_full_size_case_conforms_to_brats(tmp_path):
     assert set(np.unique(seg)) <= {0, 1, 2, 3}
     assert (seg == 2).sum() > 1000 and ((seg == 1) | (seg == 3)).sum() > 1000
     assert not (seg > 0)[~masks[0]].any()
+
+
+def test_phantom_depends_only_on_the_data_contract_not_on_the_model_side():
+    """The generator is a product of its own: it may use the data contract and the shared plumbing
+    (constants, errors, config, io, data) but not models, training, inference or evaluation."""
+    import ast
+
+    import brasyn.phantom
+
+    allowed = {"phantom", "constants", "errors", "config", "io", "data"}
+    found = set()
+    for path in Path(brasyn.phantom.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            found |= {name.split(".")[1] for name in names if name.startswith("brasyn.")}
+    assert found <= allowed, f"brasyn.phantom imports {sorted(found - allowed)}"

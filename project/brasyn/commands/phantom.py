@@ -34,7 +34,7 @@ def _shape(shape: str | None, small: bool) -> tuple[int, int, int]:
 
 
 def _config(shape: str | None, small: bool):
-    from brasyn.data.phantom import PhantomConfig
+    from brasyn.phantom import PhantomConfig
 
     return PhantomConfig(shape=_shape(shape, small))
 
@@ -57,7 +57,7 @@ def train(
     progress: bool = PROGRESS,
 ) -> None:
     """Write a training cohort: 4 modalities + seg per case, and phantom.json with each case's protocol."""
-    from brasyn.data.phantom import write_training_cohort
+    from brasyn.phantom import write_training_cohort
 
     config = _config(shape, small)
     result = write_training_cohort(out, cases, seed, config, first_id=first_id, progress=progress)
@@ -79,7 +79,7 @@ def validation(
     progress: bool = PROGRESS,
 ) -> None:
     """Write a challenge-style validation cohort with its ground truth kept aside (MedPerf layout)."""
-    from brasyn.data.phantom import write_validation_cohort
+    from brasyn.phantom import write_validation_cohort
 
     config = _config(shape, small)
     result = write_validation_cohort(data_out, labels_out, cases, seed, config, first_id=first_id, progress=progress)

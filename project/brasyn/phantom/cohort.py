@@ -18,10 +18,10 @@ import numpy as np
 from tqdm import tqdm
 
 from brasyn.constants import MODALITIES, SEG_SUFFIX, Modality, image_filename
-from brasyn.data.phantom.generator import PhantomCase, PhantomConfig, generate_case
 from brasyn.errors import ConfigError
 from brasyn.io.atomic import atomic_write_text
 from brasyn.io.nifti import new_geometry, write_volume
+from brasyn.phantom.generator import PhantomCase, PhantomConfig, generate_case
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from brasyn.data.phantom import fields
-from brasyn.data.phantom.anatomy import Template, grid_affine, grid_centre, voxel_size
+from brasyn.phantom import fields
+from brasyn.phantom.anatomy import Template, grid_affine, grid_centre, voxel_size
 
 LATTICE_MM = 4.0
 ROTATION_DEG = 6.0

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from brasyn.constants import MODALITIES, Modality
-from brasyn.data.phantom import signal as sig
-from brasyn.data.phantom.tissue import WM_T1_RANGE
+from brasyn.phantom import signal as sig
+from brasyn.phantom.tissue import WM_T1_RANGE
 
 FIELD_STRENGTHS = (1.5, 3.0)
 FIELD_PROBABILITIES = (0.4, 0.6)

@@ -15,10 +15,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from brasyn.constants import BRATS_SHAPE, MODALITIES, Modality
-from brasyn.data.phantom import acquisition, anatomy, deformation, fields, tumour, uptake
-from brasyn.data.phantom.contrast import sample_physics
-from brasyn.data.phantom.tissue import HEALTHY, TISSUE_CODES, TISSUES, TUMOUR, Tissue, post_contrast_t1
 from brasyn.errors import ConfigError
+from brasyn.phantom import acquisition, anatomy, deformation, fields, tumour, uptake
+from brasyn.phantom.contrast import sample_physics
+from brasyn.phantom.tissue import HEALTHY, TISSUE_CODES, TISSUES, TUMOUR, Tissue, post_contrast_t1
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import numpy as np
 from scipy import ndimage
 
 from brasyn.constants import LABEL_ED, LABEL_ET, LABEL_NCR
-from brasyn.data.phantom import fields
-from brasyn.data.phantom.tissue import Tissue
+from brasyn.phantom import fields
+from brasyn.phantom.tissue import Tissue
 
 CORE_RADIUS_MM = (8.0, 22.0)
 EDEMA_MARGIN_MM = (6.0, 28.0)
