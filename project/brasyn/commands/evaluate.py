@@ -44,5 +44,3 @@ def evaluate_command(
         raise typer.Exit(code=1)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("evaluate")(evaluate_command)

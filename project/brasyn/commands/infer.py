@@ -11,10 +11,6 @@ from brasyn.inference.settings import InferenceSettings
 DEFAULTS = InferenceSettings()  # the one source of the options' defaults (options left out stay None)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("infer")(infer)
-
-
 def infer(
     data: Path = typer.Argument(..., help="Folder of case folders (each holding 3 of the 4 modalities)."),
     output: Path = typer.Argument(..., help="Folder for {case}-{missing}.nii.gz (only predictions are written here)."),

@@ -14,10 +14,6 @@ phantom_app = typer.Typer(
 )
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(phantom_app, name="phantom")
-
-
 def _shape(shape: str | None, small: bool) -> tuple[int, int, int]:
     from brasyn.constants import BRATS_SHAPE
     from brasyn.errors import ConfigError
