@@ -47,9 +47,9 @@ logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # bump whenever the code that fills the cache changes what it stores
 CACHE_DTYPES = ("float16", "float32")
+# Largest segmentation label (BraTS 2023: 1 NCR, 2 ED, 3 ET). Older BraTS label ET as 4: mapped to 3.
 MAX_LABEL = 3
 OPEN_CASES = 64  # memory-mapped cases a SliceDataset keeps open (LRU)
-"""Largest segmentation label (BraTS 2023: 1 NCR, 2 ED, 3 ET). Older BraTS label ET as 4: mapped to 3."""
 
 
 @dataclass(frozen=True)

@@ -114,11 +114,6 @@ def data_range_of(pred: np.ndarray, target: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def container_constant(gt: np.ndarray) -> float:
-    """The shared divisor of the container's normalisation: 254 · P99.5(gt) over the whole volume."""
-    return float(CONTAINER_MASK_FACTOR * np.percentile(gt, HIGH_PERCENTILE))
-
-
 def container_normalize(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GaNDLF's (buggy) percentile clip of both images with the reference 254·gt (see module doc)."""
     reference = CONTAINER_MASK_FACTOR * np.asarray(gt, dtype=np.float64)
