@@ -37,7 +37,9 @@ def _config(shape: str | None, small: bool):
 
 CASES = typer.Option(..., "--cases", "-n", min=1, help="Number of cases.")
 SEED = typer.Option(0, "--seed", help="Cohort seed; case k depends only on (seed, case number).")
-SMALL = typer.Option(False, "--small", help=f"Small volumes {'x'.join(map(str, SMALL_SHAPE))} (same field of view) for quick tests.")
+SMALL = typer.Option(
+    False, "--small", help=f"Small volumes {'x'.join(map(str, SMALL_SHAPE))} (same field of view) for quick tests."
+)
 SHAPE = typer.Option(None, "--shape", help="Grid size such as 96,96,62 (overrides --small); default 240,240,155.")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
 
@@ -69,7 +71,9 @@ def validation(
     labels_out: Path = typer.Argument(..., help="Folder for original_data/<case>/ (4 + seg) and missing.json."),
     cases: int = CASES,
     seed: int = SEED,
-    first_id: int = typer.Option(20000, "--first-id", help="Number of the first case (default keeps clear of training ids)."),
+    first_id: int = typer.Option(
+        20000, "--first-id", help="Number of the first case (default keeps clear of training ids)."
+    ),
     small: bool = SMALL,
     shape: str | None = SHAPE,
     progress: bool = PROGRESS,

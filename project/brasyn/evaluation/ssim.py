@@ -171,7 +171,9 @@ def percentile_normalize(volume: np.ndarray) -> np.ndarray:
     return clipped / span if span > 0 else clipped
 
 
-def ssim3d_map(pred: np.ndarray, gt: np.ndarray, *, data_range: float | None = None, dtype: type = np.float64) -> np.ndarray:
+def ssim3d_map(
+    pred: np.ndarray, gt: np.ndarray, *, data_range: float | None = None, dtype: type = np.float64
+) -> np.ndarray:
     """Full 3-D SSIM map (11³ Gaussian window, reflect padding) of two normalised volumes."""
     if data_range is None:
         data_range = data_range_of(pred, gt)

@@ -84,4 +84,6 @@ def sample_physics(
         uptake = sample_uptake(rng)
         if not order_violations(tissue_signals(protocol, tissues, uptake)):
             return protocol, tissues, uptake, draw
-    raise RuntimeError(f"no physics draw out of {MAX_DRAWS} follows the expected contrast order; the parameter ranges are inconsistent")
+    raise RuntimeError(
+        f"no physics draw out of {MAX_DRAWS} follows the expected contrast order; the parameter ranges are inconsistent"
+    )
