@@ -7,7 +7,9 @@
 #   PYTHON=python3 RUN=/tmp/run STUDY=1 scripts/train_checkpoints.sh   # e.g. on a GPU host
 #
 # Environment (defaults): PYTHON (.venv/bin/python), RUN (runs/checkpoints), CASES (32), SEED (1),
-# CONFIG (synthetic), DEVICE (auto), JOBS (number of cores), PARALLEL (1 on CUDA, else 0),
+# CONFIG (synthetic), DEVICE (auto), JOBS (number of cores), PARALLEL (1: the targets train side by
+# side, on a CPU with JOBS/4 threads each, at least 1: on 2 cores as many steps per hour as one after
+# another, and other work on the machine slows all four alike instead of cutting the last one short),
 # STUDY (0; 1 also trains the variants in docs/study/variants on STUDY_TARGET, t2w), INSTALL (1:
 # copy the results into workspace/), PHANTOM_ARGS (extra `brasyn phantom train` options, e.g. --small).
 # CONFIG is a preset name or a YAML file with `preset:` and overrides.
@@ -29,7 +31,12 @@ log() { echo "[$(date +%H:%M:%S)] $*"; }
 
 cuda=$("$PYTHON" -c "import torch; print(int(torch.cuda.is_available()))")
 if [[ $DEVICE == cpu ]]; then cuda=0; fi
-PARALLEL=${PARALLEL:-$cuda}
+PARALLEL=${PARALLEL:-1}
+if [[ $PARALLEL == 1 && $cuda == 0 ]]; then
+    # OpenMP pools that together ask for more threads than cores wait at their barriers on
+    # descheduled threads (README, Benchmarks): split the cores between the side-by-side runs.
+    export OMP_NUM_THREADS=$(( JOBS / ${#TARGETS[@]} > 0 ? JOBS / ${#TARGETS[@]} : 1 ))
+fi
 mkdir -p "$RUN"
 RUN=$(cd "$RUN" && pwd)
 started=$(date +%s)

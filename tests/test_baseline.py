@@ -11,15 +11,9 @@ from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint,
 from brasyn.cli import app
 from brasyn.constants import MODALITIES, Modality
 from brasyn.errors import ConfigError, InputError
-from brasyn.models.baseline import (
-    BaselineFitConfig,
-    PolynomialBaseline,
-    design_matrix,
-    fit_baseline,
-    fit_coefficients,
-    monomial_exponents,
-)
+from brasyn.models.baseline import PolynomialBaseline, monomial_exponents
 from brasyn.models.generator import GeneratorOutput
+from brasyn.training.baseline_fit import BaselineFitConfig, design_matrix, fit_baseline, fit_coefficients
 
 
 def test_monomials_with_cross_terms():
@@ -135,3 +129,16 @@ def test_cli_writes_the_four_checkpoints(case_factory, tmp_path):
     assert result.exit_code == 0, result.output
     assert [p.name for p in one.iterdir()] == [checkpoint_filename(Modality.T1C)]
     assert load_checkpoint(one / checkpoint_filename(Modality.T1C))["model_config"]["degree"] == 3
+
+
+@pytest.mark.parametrize(("options", "expected"), [([], None), (["--no-progress"], False), (["--progress"], True)])
+def test_cli_progress_option_reaches_the_fit(tmp_path, monkeypatch, options, expected):
+    import brasyn.training.baseline_fit
+
+    seen = []
+    monkeypatch.setattr(
+        brasyn.training.baseline_fit, "fit_baselines", lambda *a, progress=None: seen.append(progress) or {}
+    )
+    result = CliRunner().invoke(app, ["baseline", "fit", str(tmp_path), str(tmp_path / "out"), *options])
+    assert result.exit_code == 0, result.output
+    assert seen == [expected]

@@ -12,14 +12,15 @@ from typer.testing import CliRunner
 
 from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint
 from brasyn.cli import app
-from brasyn.constants import MODALITIES, Modality
+from brasyn.constants import MODALITIES, Modality, parse_targets
 from brasyn.data.cases import discover_cases
 from brasyn.data.normalization import IntensityModel, Normalization
 from brasyn.data.slices import CacheOptions, SliceDataset, build_slice_cache, fit_intensity_model, split_cases
 from brasyn.errors import ConfigError
 from brasyn.models import ModelConfig
-from brasyn.training import load_training_setup, parse_targets, train
-from brasyn.training.config import TrainingSetup
+from brasyn.training import load_training_setup, train
+from brasyn.training.config import LossWeights, TrainingSetup
+from brasyn.training.metrics import COLUMNS, MetricsLog
 from brasyn.training.runtime import Runtime
 from brasyn.training.schedule import decay_steps, linear_decay_scheduler, lr_factor, total_steps
 from brasyn.training.state import checkpoint_payload, write_checkpoint
@@ -129,6 +130,10 @@ def test_parse_targets():
     assert parse_targets(["T2F", Modality.T1N, "t2f"]) == [Modality.T2F, Modality.T1N]
     with pytest.raises(ConfigError):
         parse_targets(["t3"])
+    assert parse_targets(["t2w,T1C", "all"]) == [Modality.T2W, Modality.T1C, Modality.T1N, Modality.T2F]
+    with pytest.raises(ConfigError) as info:
+        parse_targets("t1n,t5", "train.targets")
+    assert str(info.value) == "train.targets: expected t1n, t1c, t2w, t2f or all, found 't5'"
 
 
 # ---- schedule -----------------------------------------------------------------------------------
@@ -190,9 +195,24 @@ def test_g_step_weights_terms_in_one_place(dataset, tiny):
     forward = trainer.generator_side(batch.sources)
     trainer.d_step(batch, forward.output.image)
     terms = trainer.g_step(batch, forward)
+    assert tiny.model.use_seg_decoder  # so every weighted term is computed
+    assert set(terms) == {f.name for f in dataclasses.fields(LossWeights)} | {"generator"}
     weights = dataclasses.asdict(tiny.training.stage2.loss_weights)
     expected = sum(weights[name] * value for name, value in terms.items() if name != "generator")
     torch.testing.assert_close(terms["generator"], expected)
+
+
+def test_metrics_columns_follow_the_loss_weights():
+    assert {f.name for f in dataclasses.fields(LossWeights)} < set(COLUMNS)
+
+
+def test_metrics_log_appends_in_the_existing_files_column_order(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,l1,stage\n")
+    log = MetricsLog(path)
+    log.write({"stage": "stage2", "step": 7, "l1": 0.5, "adversarial": 1.0})
+    log.close()
+    assert path.read_text().splitlines() == ["step,l1,stage", "7,0.5,stage2"]
 
 
 def test_a_few_dozen_steps_overfit_a_few_slices(dataset, tiny):
@@ -388,6 +408,19 @@ def test_cli_trains_the_four_targets(cohort, tmp_path):
     for modality in MODALITIES:
         assert load_checkpoint(out / checkpoint_filename(modality), target=modality)["target"] == modality.value
     assert yaml.safe_load((out / "config.yaml").read_text())["training"]["stage2"]["max_steps"] == 1
+
+
+@pytest.mark.parametrize(("options", "expected"), [([], "preset"), (["--no-progress"], False), (["--progress"], True)])
+def test_cli_progress_option_reaches_the_training_config(cohort, tmp_path, monkeypatch, options, expected):
+    import brasyn.training
+
+    seen = []
+    monkeypatch.setattr(brasyn.training, "train", lambda data, out, setup, targets, **kw: seen.append(setup) or {})
+    result = CliRunner().invoke(app, ["train", str(cohort), str(tmp_path / "o"), "--config", "tiny", *options])
+    assert result.exit_code == 0, result.output
+    if expected == "preset":  # left out, the config decides (tiny: no bars)
+        expected = load_training_setup("tiny").training.progress
+    assert seen[0].training.progress is expected
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,12 @@ def configure_logging(verbose: bool = False) -> None:
     )
 
 
+def progress_option() -> bool | None:
+    """The `--progress/--no-progress` option of the long-running sub-commands (train, baseline fit);
+    left out (None), the configuration decides, and by default bars show only on a terminal."""
+    return typer.Option(None, "--progress/--no-progress", help="Show progress bars [default: when on a terminal].")
+
+
 def _usage_error_types() -> tuple[type[Exception], ...]:
     """Click's usage-error base: `click.ClickException` where typer uses the click package, and typer's
     own `TyperException` where it bundles its click (typer >= 0.2x has no click dependency)."""

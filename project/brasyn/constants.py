@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 import numpy as np
+
+from brasyn.errors import ConfigError
 
 
 class Modality(str, enum.Enum):
@@ -53,3 +56,31 @@ def sources_for(target: Modality) -> tuple[Modality, Modality, Modality]:
 def image_filename(case_id: str, modality: Modality | str, extension: str = OUTPUT_EXTENSION) -> str:
     """BraTS file name of one image or segmentation: `{case}-{mod}.nii.gz` (`mod` may be "seg")."""
     return f"{case_id}-{modality}{extension}"
+
+
+TARGET_CHOICES = "t1n, t1c, t2w, t2f or all"
+
+
+def parse_targets(values: str | Iterable[str], key: str = "--target") -> list[Modality]:
+    """Target modalities from names (any case; `Modality` members are names too), "all" and
+    comma-separated lists, in the order first given, repeats dropped: `["t2f,T1N", "t2f"]` → [t2f, t1n].
+
+    The one parser behind `brasyn train`, `brasyn baseline fit` and the cube's `train.targets`; an
+    unknown name, or none at all, is a `ConfigError` naming the option or config `key`."""
+    items = [values] if isinstance(values, str) else list(values)
+    out: list[Modality] = []
+    for item in items:
+        for name in item.split(",") if isinstance(item, str) else [item]:
+            out.extend(m for m in _targets_named(name, key) if m not in out)
+    if not out:
+        raise ConfigError(f"{key}: expected {TARGET_CHOICES}, found none")
+    return out
+
+
+def _targets_named(name: object, key: str) -> tuple[Modality, ...]:
+    text = name.strip().lower() if isinstance(name, str) else None
+    if text == "all":
+        return MODALITIES
+    if text in {m.value for m in Modality}:
+        return (Modality(text),)
+    raise ConfigError(f"{key}: expected {TARGET_CHOICES}, found {name!r}")

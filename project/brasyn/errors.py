@@ -33,3 +33,11 @@ class ConfigError(BrasynError):
 
 class CheckpointError(BrasynError):
     """A checkpoint is missing, unreadable, or does not match what is asked of it."""
+
+
+class InferenceError(BrasynError):
+    """The model could not be run on a case (e.g. out of memory even at batch size 1)."""
+
+
+class OutputError(BrasynError):
+    """The output folder cannot be used (not writable, or shared with inputs or other outputs)."""

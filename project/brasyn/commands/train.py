@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
-from brasyn.training.config import DEVICES
+from brasyn.cli_support import progress_option
+from brasyn.constants import TARGET_CHOICES
+from brasyn.device import DEVICES, check_device
 
 
 def register(app: typer.Typer) -> None:
@@ -18,23 +20,24 @@ def train_command(
     data: Path = typer.Argument(..., help="Folder of complete BraTS-format training cases (4 modalities + seg)."),
     out: Path = typer.Argument(..., help="Run folder: checkpoints brasyn_<target>.pt, config.yaml, metrics, resume state."),
     config: str = typer.Option("paper", "--config", "-c", help="Preset (paper, synthetic, demo, tiny) or a YAML file."),
-    target: list[str] = typer.Option(["all"], "--target", "-t", help="t1n, t1c, t2w, t2f or all; repeatable."),
+    target: list[str] = typer.Option(["all"], "--target", "-t", help=f"{TARGET_CHOICES}; repeatable or comma-separated."),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Cap the optimizer steps of each stage."),
-    device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (overrides the config)."),
+    device: str | None = typer.Option(None, "--device", help=f"{DEVICES} (overrides the config)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the run folder's resume files."),
     prepare_only: bool = typer.Option(
         False, "--prepare-only", help="Only build the slice cache (then per-target runs started in parallel share it)."
     ),
+    progress: bool | None = progress_option(),
 ) -> None:
     """Train one dedicated model per target modality and write its checkpoint into OUT.
 
     Multi-GPU: `torchrun --nproc_per_node N -m brasyn.cli train ...` (DDP; rank 0 writes).
     """
-    from brasyn.errors import ConfigError
-    from brasyn.training import load_training_setup, parse_targets, train
+    from brasyn.constants import parse_targets
+    from brasyn.training import load_training_setup, train
 
-    if device is not None and device not in DEVICES:
-        raise ConfigError(f"--device: expected one of {', '.join(DEVICES)}, found {device!r}")
+    if device is not None:
+        check_device(device, "--device")
     setup = load_training_setup(config)
     training = setup.training
     if max_steps is not None:
@@ -45,6 +48,8 @@ def train_command(
         )
     if device is not None:
         training = dataclasses.replace(training, device=device)
+    if progress is not None:
+        training = dataclasses.replace(training, progress=progress)
     setup = dataclasses.replace(setup, training=training)
     checkpoints = train(data, out, setup, parse_targets(target), resume=resume, prepare_only=prepare_only)
     if prepare_only:

@@ -58,6 +58,12 @@ class LabelCase:
         return image_filename(self.case_id, self.missing)
 
 
+def missing_prediction(case: LabelCase) -> Problem:
+    """The problem of a case whose prediction file is absent (one wording for the folder check and the scores)."""
+    message = f"{case.case_id}: prediction {case.prediction_name} not found"
+    return Problem(case.case_id, "missing", case.prediction_name, message)
+
+
 def read_labels(labels: Path) -> list[LabelCase]:
     """The cases listed in `<labels>/missing.json`, sorted by id, each with its complete folder.
 
@@ -150,14 +156,7 @@ def check_folder_names(pred_dir: Path, cases: list[LabelCase]) -> tuple[dict[str
             problems.append(_classify_stray(entry.name, entry.is_dir(), expected))
     for case in cases:
         if case.case_id not in found:
-            problems.append(
-                Problem(
-                    case.case_id,
-                    "missing",
-                    case.prediction_name,
-                    f"{case.case_id}: prediction {case.prediction_name} not found",
-                )
-            )
+            problems.append(missing_prediction(case))
     return found, problems
 
 

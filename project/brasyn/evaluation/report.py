@@ -24,7 +24,14 @@ from brasyn.data.normalization import brain_mask
 from brasyn.errors import InputError
 from brasyn.evaluation import qc
 from brasyn.evaluation.dice import region_dice
-from brasyn.evaluation.folder import LabelCase, Problem, check_folder_names, check_prediction_volume, read_labels
+from brasyn.evaluation.folder import (
+    LabelCase,
+    Problem,
+    check_folder_names,
+    check_prediction_volume,
+    missing_prediction,
+    read_labels,
+)
 from brasyn.evaluation.ssim import container_ssim, percentile_scores
 from brasyn.io.atomic import atomic_path, atomic_write_text
 from brasyn.io.nifti import Geometry, load_volume
@@ -255,16 +262,11 @@ def _open_run(name: str, folder: Path, seg_dir: Path | None, labels: list[LabelC
     return _Run(result=result, found=present, seg_dir=seg_dir)
 
 
-def _missing(label: LabelCase) -> Problem:
-    message = f"{label.case_id}: prediction {label.prediction_name} not found"
-    return Problem(label.case_id, "missing", label.prediction_name, message)
-
-
 def _unreadable_truth(run: _Run, label: LabelCase, exc: InputError) -> CaseResult:
     """The result of a case whose ground truth cannot be read (plus its missing prediction, if so)."""
     problems = [Problem(label.case_id, "unreadable-truth", label.case.folder.name, f"ground truth unreadable: {exc}")]
     if label.case_id not in run.found:
-        problems.append(_missing(label))
+        problems.append(missing_prediction(label))
     return CaseResult(label.case_id, label.missing, "not scored", problems=problems)
 
 
@@ -275,7 +277,9 @@ def _score_run(
     when it could not be scored)."""
     path = run.found.get(label.case_id)
     if path is None:
-        run.result.cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=[_missing(label)]))
+        run.result.cases.append(
+            CaseResult(label.case_id, label.missing, "not scored", problems=[missing_prediction(label)])
+        )
         return None
     prediction, problems = _load_prediction(path, label, gt.geometry, sources)
     if prediction is None:

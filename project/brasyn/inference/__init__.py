@@ -8,24 +8,24 @@
 
 from __future__ import annotations
 
+from brasyn.device import resolve_device, resolve_precision
+from brasyn.errors import InferenceError, OutputError  # part of this API: what its functions raise
 from brasyn.inference.api import synthesize
 from brasyn.inference.engine import (
-    CaseResult,
     FailureCause,
     InferenceSummary,
     Outcome,
-    OutputError,
+    SynthesisResult,
     default_weights_dir,
     load_predictors,
     synthesize_folder,
 )
 from brasyn.inference.exit_policy import ExitDecision, exit_decision
-from brasyn.inference.predictor import InferenceError, Prediction, Predictor, PreparedCase
-from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
+from brasyn.inference.predictor import Prediction, Predictor, PreparedCase
+from brasyn.inference.settings import InferenceSettings
 from brasyn.inference.weights import resolve_weights
 
 __all__ = [
-    "CaseResult",
     "ExitDecision",
     "FailureCause",
     "InferenceError",
@@ -36,6 +36,7 @@ __all__ = [
     "Prediction",
     "Predictor",
     "PreparedCase",
+    "SynthesisResult",
     "default_weights_dir",
     "exit_decision",
     "load_predictors",

@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import MODALITIES, Modality
 from brasyn.data.cases import Case, load_case
-from brasyn.errors import MissingModalityError
-from brasyn.inference.engine import OutputError, default_weights_dir
+from brasyn.errors import MissingModalityError, OutputError
+from brasyn.inference.engine import default_weights_dir
 from brasyn.inference.predictor import Predictor
 from brasyn.inference.settings import InferenceSettings
-from brasyn.io.nifti import write_volume
+from brasyn.inference.writer import write_prediction
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +57,9 @@ def synthesize(
     volumes = load_case(case, modalities=tuple(images))
     prediction = predictor.predict(volumes.images, with_segmentation=segmentation_file is not None, case_id=case_id)
     output_file.parent.mkdir(parents=True, exist_ok=True)
-    write_volume(prediction.image, output_file, volumes.geometry, dtype=np.int16)
-    if segmentation_file is not None and prediction.segmentation is not None:
-        try:
-            Path(segmentation_file).parent.mkdir(parents=True, exist_ok=True)
-            write_volume(prediction.segmentation, Path(segmentation_file), volumes.geometry, dtype=np.uint8)
-        except BaseException:
-            output_file.unlink(missing_ok=True)  # as in synthesize_folder: a failed case has no output
-            raise
+    seg_path = Path(segmentation_file) if segmentation_file is not None else None
+    if seg_path is not None:
+        seg_path.parent.mkdir(parents=True, exist_ok=True)
+    write_prediction(prediction, volumes.geometry, output_file, seg_path)
     logger.info("%s: %s synthesized -> %s", case_id, target, output_file)
     return output_file

@@ -3,7 +3,7 @@
 The four dedicated checkpoints are loaded once (only those some case needs). While the network runs
 on case k, background threads read and normalise case k+1 (and further with more `io_workers`) and
 restore and write case k-1 (file I/O and NumPy work overlap the network; each case's stages are
-timed in `CaseResult.timings`). Nothing is written outside `output_path` (and the optional
+timed in `SynthesisResult.timings`). Nothing is written outside `output_path` (and the optional
 segmentation folder): each file goes through a temporary file in its destination folder and an
 atomic rename; temporary files a killed earlier run left there are removed first.
 """
@@ -26,20 +26,16 @@ import numpy as np
 from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import Modality, image_filename, sources_for
 from brasyn.data.cases import Case, CaseStatus, CaseVolumes, discover_cases, load_case
-from brasyn.errors import BrasynError, CheckpointError, InputError
-from brasyn.inference.predictor import Prediction, Predictor, PreparedCase
+from brasyn.errors import BrasynError, CheckpointError, InputError, OutputError
+from brasyn.inference.predictor import Predictor, PreparedCase
 from brasyn.inference.settings import InferenceSettings
 from brasyn.inference.tuning import intra_op_threads
+from brasyn.inference.writer import write_prediction
 from brasyn.io.atomic import remove_stale_temporaries
-from brasyn.io.nifti import write_volume
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_ENV = "BRASYN_WEIGHTS"
-
-
-class OutputError(BrasynError):
-    """The output folder cannot be used (not writable, or shared with inputs or other outputs)."""
 
 
 class Outcome(str, Enum):
@@ -68,7 +64,7 @@ def failure_cause(exc: BaseException) -> FailureCause:
 
 
 @dataclass(frozen=True)
-class CaseResult:
+class SynthesisResult:
     """What happened to one case folder."""
 
     case_id: str
@@ -87,22 +83,22 @@ class CaseResult:
 class InferenceSummary:
     """Results of `synthesize_folder`, in case order."""
 
-    results: tuple[CaseResult, ...] = field(default=())
+    results: tuple[SynthesisResult, ...] = field(default=())
     output_path: Path | None = None
 
-    def _with(self, outcome: Outcome) -> list[CaseResult]:
+    def _with(self, outcome: Outcome) -> list[SynthesisResult]:
         return [r for r in self.results if r.outcome is outcome]
 
     @property
-    def done(self) -> list[CaseResult]:
+    def done(self) -> list[SynthesisResult]:
         return self._with(Outcome.DONE)
 
     @property
-    def skipped(self) -> list[CaseResult]:
+    def skipped(self) -> list[SynthesisResult]:
         return self._with(Outcome.SKIPPED)
 
     @property
-    def failed(self) -> list[CaseResult]:
+    def failed(self) -> list[SynthesisResult]:
         return self._with(Outcome.FAILED)
 
     @property
@@ -118,7 +114,7 @@ class InferenceSummary:
         return "\n".join(lines)
 
 
-def _without_case(result: CaseResult) -> str:
+def _without_case(result: SynthesisResult) -> str:
     """The reason without a leading "{case_id}: " (most error messages name their case)."""
     prefix = f"{result.case_id}: "
     return result.reason[len(prefix) :] if result.reason.startswith(prefix) else result.reason
@@ -177,21 +173,21 @@ def _check_output_folder(output_path: Path, data_path: Path, seg_path: Path | No
 
 def _plan(
     cases: list[Case], output_path: Path, seg_path: Path | None, overwrite: bool
-) -> tuple[list[_Job], dict[str, CaseResult]]:
+) -> tuple[list[_Job], dict[str, SynthesisResult]]:
     """Split cases into jobs and immediate results (skipped / failed before any work)."""
     jobs: list[_Job] = []
-    settled: dict[str, CaseResult] = {}
+    settled: dict[str, SynthesisResult] = {}
     for case in cases:
         if case.status is CaseStatus.COMPLETE:
-            settled[case.case_id] = CaseResult(case.case_id, Outcome.SKIPPED, reason=case.describe_missing())
+            settled[case.case_id] = SynthesisResult(case.case_id, Outcome.SKIPPED, reason=case.describe_missing())
             continue
         if case.status is CaseStatus.INVALID:
-            settled[case.case_id] = CaseResult(case.case_id, Outcome.FAILED, reason=case.describe_missing(), cause=FailureCause.INPUT)
+            settled[case.case_id] = SynthesisResult(case.case_id, Outcome.FAILED, reason=case.describe_missing(), cause=FailureCause.INPUT)
             continue
         target = case.target
         output = output_path / image_filename(case.case_id, target)
         if output.exists() and not overwrite:
-            settled[case.case_id] = CaseResult(
+            settled[case.case_id] = SynthesisResult(
                 case.case_id, Outcome.SKIPPED, target, output, reason=f"{output.name} exists (use --overwrite to replace it)"
             )
             continue
@@ -228,7 +224,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 STAGES = ("read", "normalise", "network", "restore", "write")
-"""The stages of one case, as timed in `CaseResult.timings` (seconds; they overlap across cases)."""
+"""The stages of one case, as timed in `SynthesisResult.timings` (seconds; they overlap across cases)."""
 
 
 class _Loaded(NamedTuple):
@@ -251,18 +247,8 @@ def _save(job: _Job, predictor: Predictor, loaded: _Loaded, image: np.ndarray, l
     started = time.perf_counter()
     prediction = predictor.restore(loaded.prepared, image, labels)
     restored = time.perf_counter()
-    _write(job, prediction, loaded.volumes)
+    write_prediction(prediction, loaded.volumes.geometry, job.output, job.seg_output)
     loaded.timings.update(restore=restored - started, write=time.perf_counter() - restored)
-
-
-def _write(job: _Job, prediction: Prediction, volumes: CaseVolumes) -> None:
-    write_volume(prediction.image, job.output, volumes.geometry, dtype=np.int16)
-    if job.seg_output is not None and prediction.segmentation is not None:
-        try:
-            write_volume(prediction.segmentation, job.seg_output, volumes.geometry, dtype=np.uint8)
-        except BaseException:
-            job.output.unlink(missing_ok=True)  # a failed case has no output
-            raise
 
 
 def _progress(jobs: list[_Job], enabled: bool) -> Iterator[_Job]:
@@ -316,7 +302,7 @@ def synthesize_folder(
             reason = f"no usable {job.target} model: {problems[job.target]}"
             if settings.overwrite:  # a failed case leaves no (stale) prediction behind
                 job.output.unlink(missing_ok=True)
-            settled[job.case.case_id] = CaseResult(job.case.case_id, Outcome.FAILED, job.target, reason=reason, cause=FailureCause.MODEL)
+            settled[job.case.case_id] = SynthesisResult(job.case.case_id, Outcome.FAILED, job.target, reason=reason, cause=FailureCause.MODEL)
             logger.error("%s: failed: %s", job.case.case_id, reason)
         else:
             runnable.append(job)
@@ -331,11 +317,11 @@ def synthesize_folder(
 
 def _run_jobs(
     jobs: list[_Job], predictors: dict[Modality, Predictor], settings: InferenceSettings, show_progress: bool
-) -> dict[str, CaseResult]:
+) -> dict[str, SynthesisResult]:
     """The pipeline: background threads read and normalise the next cases (up to io_workers - 1 ahead)
     and restore and write the previous one while this thread runs the network. On CPU the network's
     intra-op threads leave a core to them (`brasyn.inference.tuning`)."""
-    results: dict[str, CaseResult] = {}
+    results: dict[str, SynthesisResult] = {}
     if not jobs:
         return results
 
@@ -347,7 +333,7 @@ def _run_jobs(
             logger.error("%s: unexpected error", job.case.case_id, exc_info=exc)
         if settings.overwrite:  # a failed case leaves no (stale) prediction behind
             job.output.unlink(missing_ok=True)
-        results[job.case.case_id] = CaseResult(
+        results[job.case.case_id] = SynthesisResult(
             job.case.case_id, Outcome.FAILED, job.target, reason=reason, seconds=time.perf_counter() - started,
             cause=failure_cause(exc),
         )
@@ -387,7 +373,7 @@ class _Pending(NamedTuple):
     timings: dict[str, float]
 
 
-def _finish(pending: _Pending, results: dict[str, CaseResult], fail) -> None:
+def _finish(pending: _Pending, results: dict[str, SynthesisResult], fail) -> None:
     job = pending.job
     try:
         pending.future.result()
@@ -396,7 +382,7 @@ def _finish(pending: _Pending, results: dict[str, CaseResult], fail) -> None:
         return
     seconds = time.perf_counter() - pending.started
     timings = {stage: pending.timings[stage] for stage in STAGES}
-    results[job.case.case_id] = CaseResult(
+    results[job.case.case_id] = SynthesisResult(
         job.case.case_id, Outcome.DONE, job.target, job.output, seconds=seconds, timings=timings
     )
     logger.info(

@@ -22,8 +22,9 @@ from brasyn.checkpoint import build_model, load_checkpoint
 from brasyn.constants import Modality, sources_for
 from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization, denormalize
 from brasyn.data.slicing import PadRecord, crop_slices, pad_slices
-from brasyn.errors import BrasynError, CheckpointError, GeometryError, InputError
-from brasyn.inference.settings import InferenceSettings, resolve_device, resolve_precision
+from brasyn.device import resolve_device, resolve_precision
+from brasyn.errors import CheckpointError, GeometryError, InferenceError, InputError
+from brasyn.inference.settings import InferenceSettings
 from brasyn.inference.tuning import plan_for
 
 logger = logging.getLogger(__name__)
@@ -31,10 +32,6 @@ logger = logging.getLogger(__name__)
 _OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
     {getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError}
 )
-
-
-class InferenceError(BrasynError):
-    """The model could not be run on a case (e.g. out of memory even at batch size 1)."""
 
 
 class PreparedCase(NamedTuple):

@@ -3,17 +3,12 @@ of `parameters.yaml` (strict: an unknown key is a `ConfigError`) or built from C
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-import torch
-
 from brasyn.config import from_dict, to_dict
+from brasyn.device import canonical_precision, check_device
 from brasyn.errors import ConfigError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -29,7 +24,7 @@ class InferenceSettings:
 
     precision: str = "auto"
     """Autocast dtype on CUDA: "auto" (bf16 at compute capability >= 8.0, else fp16), "fp32", "bf16"
-    or "fp16". On CPU "auto" means fp32."""
+    or "fp16" (see `brasyn.device`). On CPU "auto" means fp32."""
 
     overwrite: bool = False
     """Replace existing predictions; by default a case whose prediction exists is skipped."""
@@ -51,10 +46,8 @@ class InferenceSettings:
             not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1
         ):
             raise ConfigError(f"infer.batch_size: expected auto or a positive integer, found {self.batch_size!r}")
-        if not _DEVICE.match(str(self.device)):
-            raise ConfigError(f"infer.device: expected auto, cpu, cuda or cuda:N, found {self.device!r}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"infer.precision: expected one of {', '.join(PRECISIONS)}, found {self.precision!r}")
+        check_device(self.device, "infer.device")
+        object.__setattr__(self, "precision", canonical_precision(self.precision, "infer.precision"))
         if self.io_workers < 1:
             raise ConfigError(f"infer.io_workers: expected a positive integer, found {self.io_workers!r}")
         if self.write_segmentation and not self.segmentation_path:
@@ -75,29 +68,3 @@ class InferenceSettings:
         """A copy with the non-None `overrides` applied (CLI options override the parameters file)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
-
-def resolve_device(name: str) -> torch.device:
-    """"auto" → CUDA when available, else CPU. Asking for CUDA without one is a `ConfigError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available (use --device cpu or auto)")
-    return device
-
-
-BF16_MIN_CAPABILITY = (8, 0)  # Ampere: below it (T4 7.5, V100 7.0) cuDNN has no bf16 convolutions
-
-
-def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `device`, or None for plain float32.
-
-    "auto" on CUDA is bf16 only at compute capability >= 8.0: `torch.cuda.is_bf16_supported()` is
-    also true on T4 and V100, where bf16 convolutions are emulated or missing; fp16 there."""
-    if name == "fp32":
-        return None
-    if name == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.get_device_capability(device) >= BF16_MIN_CAPABILITY else torch.float16
-    return torch.bfloat16 if name == "bf16" else torch.float16

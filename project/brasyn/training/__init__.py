@@ -13,7 +13,7 @@ from brasyn.training.config import (
     TranslationStage,
     load_training_setup,
 )
-from brasyn.training.runner import parse_targets, train
+from brasyn.training.runner import train
 
 __all__ = [
     "AutoencoderStage",
@@ -23,6 +23,5 @@ __all__ = [
     "TrainingSetup",
     "TranslationStage",
     "load_training_setup",
-    "parse_targets",
     "train",
 ]

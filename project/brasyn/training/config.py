@@ -19,12 +19,11 @@ from typing import Any
 from brasyn.config import from_dict, load_yaml, to_dict
 from brasyn.data.normalization import DEFAULT_HEADROOM, DEFAULT_PERCENTILE, Normalization
 from brasyn.data.slices import CACHE_DTYPES
+from brasyn.device import canonical_precision, check_device
 from brasyn.errors import ConfigError
 from brasyn.models.config import ModelConfig
 
 PRESETS: tuple[str, ...] = ("paper", "synthetic", "demo", "tiny")
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-PRECISIONS: tuple[str, ...] = ("auto", "float32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -192,9 +191,11 @@ class TrainingConfig:
     seed: int = 0
     """Seeds Python, NumPy and torch (CPU and CUDA), the data order and the split."""
     device: str = "auto"
-    """"auto" (CUDA when available), "cpu" or "cuda". Under torchrun each process takes its LOCAL_RANK GPU."""
+    """"auto" (CUDA when available), "cpu", "cuda" or "cuda:N". Under torchrun each process takes its
+    LOCAL_RANK GPU."""
     precision: str = "auto"
-    """"auto" (bf16 autocast on CUDA, float32 on CPU), "float32" or "bf16"."""
+    """"auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32" or "bf16" (`brasyn.device` names; the old
+    "float32" and "bfloat16" are read as aliases). No fp16: the trainer has no loss scaler."""
     num_workers: int = 2
     """DataLoader worker processes (0: load in the main process); also the slice-cache build processes."""
     resume_every_steps: int = 2000
@@ -207,10 +208,10 @@ class TrainingConfig:
     """tqdm progress bars: None shows them when the output is a terminal."""
 
     def __post_init__(self) -> None:
-        if self.device not in DEVICES:
-            raise ConfigError(f"training.device: expected one of {', '.join(DEVICES)}, found {self.device!r}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"training.precision: expected one of {', '.join(PRECISIONS)}, found {self.precision!r}")
+        check_device(self.device, "training.device")
+        object.__setattr__(self, "precision", canonical_precision(self.precision, "training.precision"))
+        if self.precision == "fp16":
+            raise ConfigError("training.precision: fp16 needs a loss scaler this trainer lacks; use auto, bf16 or fp32")
         if self.resume_every_steps < 0:
             raise ConfigError(f"training.resume_every_steps: expected >= 0, found {self.resume_every_steps}")
         if self.num_workers < 0:

@@ -101,6 +101,34 @@ def _seed_worker(worker_id: int) -> None:
     seed_everything(torch.initial_seed() % 2**32)
 
 
+def _epoch_loader(
+    dataset: SliceDataset, rt: Runtime, batch_size: int, seed: int, epoch: int, offset: int, num_workers: int
+) -> DataLoader:
+    """This process's batches of `epoch` (seeded with seed and epoch), from batch `offset` on (resume)."""
+    sampler = DistributedSampler(dataset, num_replicas=rt.world_size, rank=rt.rank, shuffle=True, seed=seed, drop_last=True)
+    sampler.set_epoch(epoch)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=list(sampler)[offset * batch_size :],
+        drop_last=True,
+        num_workers=num_workers,
+        collate_fn=collate_slices,
+        pin_memory=rt.device.type == "cuda",
+        worker_init_fn=_seed_worker,
+        generator=torch.Generator().manual_seed(seed + epoch),
+    )
+
+
+def _accumulate(sums: dict[str, float], terms: dict[str, float], where: str) -> None:
+    """Add one step's loss terms to the epoch sums; a non-finite term is logged (and kept, so the
+    epoch mean shows it too)."""
+    for name, value in terms.items():
+        if not math.isfinite(value):
+            logger.warning("%s: %s is %s", where, name, value)
+        sums[name] = sums.get(name, 0.0) + value
+
+
 def run_stage(
     trainer: StageTrainer,
     dataset: SliceDataset,
@@ -144,22 +172,7 @@ def run_stage(
     try:
         while step < total:
             epoch, offset = divmod(step, spe)
-            sampler = DistributedSampler(
-                dataset, num_replicas=rt.world_size, rank=rt.rank, shuffle=True, seed=seed, drop_last=True
-            )
-            sampler.set_epoch(epoch)
-            indices = list(sampler)[offset * batch_size :]
-            loader = DataLoader(
-                dataset,
-                batch_size=batch_size,
-                sampler=indices,
-                drop_last=True,
-                num_workers=num_workers,
-                collate_fn=collate_slices,
-                pin_memory=rt.device.type == "cuda",
-                worker_init_fn=_seed_worker,
-                generator=torch.Generator().manual_seed(seed + epoch),
-            )
+            loader = _epoch_loader(dataset, rt, batch_size, seed, epoch, offset, num_workers)
             sums: dict[str, float] = {}
             n = 0
             started = time.perf_counter()
@@ -167,10 +180,7 @@ def run_stage(
             for sample in loader:
                 lr = trainer.lr
                 terms = trainer.train_step(Batch.from_sample(sample, rt.device))
-                for name, value in terms.items():
-                    if not math.isfinite(value):
-                        logger.warning("%s step %d: %s is %s", description, step, name, value)
-                    sums[name] = sums.get(name, 0.0) + value
+                _accumulate(sums, terms, f"{description} step {step}")
                 n += 1
                 step += 1
                 bar.update(1)
@@ -190,8 +200,8 @@ def run_stage(
                 "lr": lr,
                 "seconds": now - started,
                 "elapsed": now - stage_started,
+                **{name: value / max(n, 1) for name, value in sums.items()},  # the epoch means
             }
-            row.update({name: value / max(n, 1) for name, value in sums.items()})
             on_epoch_end(row)
             trainer.train_mode()
     finally:

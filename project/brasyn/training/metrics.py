@@ -8,6 +8,7 @@ import csv
 import logging
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +18,14 @@ from skimage.metrics import structural_similarity
 
 from brasyn.data.slices import SliceDataset
 from brasyn.data.slicing import crop_slices
+from brasyn.training.config import LossWeights
 
 logger = logging.getLogger(__name__)
 
-LOSS_COLUMNS: tuple[str, ...] = (
-    "l1",
-    "discriminator",
-    "adversarial",
-    "contrastive",
-    "segmentation",
-    "sr_decoder",
-    "sr_encoder",
-    "sr_fusion",
-    "generator",
-)
-"""Loss terms logged per epoch (epoch means); stage 1 fills only `l1` (the autoencoder's)."""
+LOSS_COLUMNS: tuple[str, ...] = ("discriminator", *(f.name for f in fields(LossWeights)), "generator")
+"""Loss terms logged per epoch (epoch means): the discriminator's, each weighted generator term (one
+per `LossWeights` field, so a new loss gets its column) and their weighted sum; stage 1 fills only
+`l1` (the autoencoder's)."""
 
 VALIDATION_COLUMNS: tuple[str, ...] = ("val_l1", "val_ssim", "val_ssim_tumour", "val_dice_wt")
 """What `validate` reports (stage 1 and models without a segmentation decoder leave `val_dice_wt` blank)."""
@@ -49,14 +43,21 @@ def _format(value: Any) -> str:
 
 
 class MetricsLog:
-    """Appends one row per epoch to `csv_path` (header written when the file is new or `fresh`)."""
+    """Appends one row per epoch to `csv_path` (header written when the file is new or `fresh`).
+
+    Appending to an existing file (a resumed run) keeps that file's header, so rows stay aligned
+    with it even when `COLUMNS` changed in between (columns the file lacks are dropped)."""
 
     def __init__(self, csv_path: Path, *, fresh: bool = False, tensorboard_dir: Path | None = None) -> None:
         self.csv_path = Path(csv_path)
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
+        self.columns = COLUMNS
         if fresh or not self.csv_path.exists():
             with open(self.csv_path, "w", newline="") as handle:
                 csv.writer(handle).writerow(COLUMNS)
+        else:
+            with open(self.csv_path, newline="") as handle:
+                self.columns = tuple(next(csv.reader(handle), COLUMNS))
         self._writer = None
         if tensorboard_dir is not None:
             try:
@@ -67,9 +68,9 @@ class MetricsLog:
                 self._writer = SummaryWriter(log_dir=str(tensorboard_dir))
 
     def write(self, row: Mapping[str, Any]) -> None:
-        """One epoch's row; keys outside `COLUMNS` are ignored, missing ones left blank."""
+        """One epoch's row; keys outside the file's columns are ignored, missing ones left blank."""
         with open(self.csv_path, "a", newline="") as handle:
-            csv.writer(handle).writerow([_format(row.get(c)) for c in COLUMNS])
+            csv.writer(handle).writerow([_format(row.get(c)) for c in self.columns])
         if self._writer is not None:
             for name, value in row.items():
                 if name not in ("stage", "epoch", "step") and isinstance(value, (int, float)) and not math.isnan(value):

@@ -13,14 +13,15 @@ Run folder `output_dir`:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from brasyn.checkpoint import checkpoint_filename
-from brasyn.constants import Modality
+from brasyn.constants import Modality, parse_targets
 from brasyn.data.cases import discover_cases
 from brasyn.data.slices import (
     CachedCase,
@@ -30,14 +31,16 @@ from brasyn.data.slices import (
     fit_intensity_model,
     split_cases,
 )
-from brasyn.errors import ConfigError
 from brasyn.io.atomic import atomic_write_text
+from brasyn.models import SelfRepresentationAutoencoder
 from brasyn.training.config import TrainingSetup, load_training_setup
-from brasyn.training.loop import check_enough_slices, run_stage
+from brasyn.training.loop import StageTrainer, check_enough_slices, run_stage
 from brasyn.training.metrics import MetricsLog, validate, validation_indices
 from brasyn.training.runtime import Runtime, runtime, seed_everything
 from brasyn.training.schedule import total_steps
 from brasyn.training.state import (
+    ResumeRecord,
+    StageProgress,
     checkpoint_payload,
     load_resume,
     resume_path,
@@ -51,25 +54,6 @@ logger = logging.getLogger(__name__)
 
 STAGE2_SEED_OFFSET = 1
 """Stage 2 is seeded with seed + 1, so its initialisation does not depend on how long stage 1 ran."""
-
-
-def parse_targets(targets: Sequence[Modality | str] | Modality | str) -> list[Modality]:
-    """Modalities from names or enum members; "all" (alone) means the four targets. Duplicates dropped."""
-    if isinstance(targets, (str, Modality)):
-        targets = [targets]
-    out: list[Modality] = []
-    for item in targets:
-        if isinstance(item, str) and not isinstance(item, Modality) and item.lower() == "all":
-            candidates = list(Modality)
-        else:
-            try:
-                candidates = [item if isinstance(item, Modality) else Modality.parse(item)]
-            except ValueError as exc:
-                raise ConfigError(f"--target: {exc} or all") from exc
-        out.extend(m for m in candidates if m not in out)
-    if not out:
-        raise ConfigError("--target: expected at least one of t1n, t1c, t2w, t2f or all, found none")
-    return out
 
 
 def train(
@@ -151,84 +135,34 @@ def _train_target(
     *,
     resume: bool,
 ) -> Path:
+    """Stage 1, stage 2 and the checkpoint of one target, continuing from its resume file when asked."""
     config = setup.training
-    image_size = setup.model.image_size
     ckpt_path = output_dir / checkpoint_filename(target)
     rpath = resume_path(output_dir, target)
-    train_ds = SliceDataset(train_cases, target, image_size)
-    val_ds = SliceDataset(val_cases, target, image_size) if val_cases else None
-    val_idx = validation_indices(val_ds, config.data.validation_slices)
-
-    record: dict[str, Any] | None = load_resume(rpath, target, setup) if (resume and rpath.exists()) else None
+    train_ds = SliceDataset(train_cases, target, setup.model.image_size)
+    val_ds = SliceDataset(val_cases, target, setup.model.image_size) if val_cases else None
     s1, s2 = config.stage1, config.stage2
     total1 = total_steps(s1.epochs, check_enough_slices(len(train_ds), s1.batch_size, rt.world_size, f"{target} stage 1"), s1.max_steps)
     total2 = total_steps(s2.epochs, check_enough_slices(len(train_ds), s2.batch_size, rt.world_size, f"{target} stage 2"), s2.max_steps)
-    if record is not None and record.get("stage2") and record["stage2"]["step"] >= total2 and ckpt_path.exists():
-        logger.info("%s: already trained (%d steps, %s); skipping", target, record["stage2"]["step"], ckpt_path.name)
+    record = load_resume(rpath, target, setup) if (resume and rpath.exists()) else None
+    if record is not None and record.finished(total2) and ckpt_path.exists():
+        logger.info("%s: already trained (%d steps, %s); skipping", target, record.stage2.step, ckpt_path.name)
         return ckpt_path
-    training_dict = setup.to_dict()["training"]
-    if record is None:
-        record = {"target": target.value, "model_config": setup.model.to_dict(), "stage1": None, "stage2": None}
-    else:
-        logger.info("%s: resuming from %s", target, rpath)
-        if record.get("training_config") != training_dict:
-            logger.warning("%s: the training configuration differs from the one the resume file was written with", target)
-    record["training_config"] = training_dict
+    record = _resumed_or_new(record, target, setup, rpath)
 
     metrics = None
     if rt.is_main:
         metrics = MetricsLog(
             output_dir / f"metrics_{target.value}.csv",
-            fresh=record["stage1"] is None,
+            fresh=record.stage1 is None,
             tensorboard_dir=(output_dir / "tensorboard" / target.value) if config.tensorboard else None,
         )
+    run = _TargetRun(target, setup, rt, train_ds, val_ds, validation_indices(val_ds, config.data.validation_slices),
+                     record, rpath, metrics)
     try:
         intensity_model = fit_intensity_model(train_cases, target, config.data.normalization)
-
-        # Stage 1: the target's self-representation autoencoder.
-        seed_everything(config.seed)
-        stage1 = AutoencoderTrainer(setup.model, s1, rt, total1)
-        start1 = 0
-        if record["stage1"] is not None:
-            stage1.load_state_dict(record["stage1"]["state"])
-            start1 = record["stage1"]["step"]
-            if record["stage2"] is None:
-                set_rng_state(record["rng"])
-        if record["stage2"] is None and start1 < total1:
-            end_of_stage1_epoch, save_stage1 = _stage_hooks(
-                "stage1", f"{target} stage 1", stage1, total1, record, rpath, metrics, rt,
-                lambda: validate(stage1.predict, val_ds, val_idx, device=rt.device, use_sources=False),
-            )
-
-            run_stage(
-                stage1, train_ds, rt=rt, batch_size=s1.batch_size, total=total1, start_step=start1, seed=config.seed,
-                num_workers=config.num_workers, progress=config.progress, description=f"{target} autoencoder",
-                on_epoch_end=end_of_stage1_epoch, save_every=config.resume_every_steps, on_save=save_stage1,
-                max_seconds=s1.max_seconds,
-            )
-
-        # Stage 2: generator, discriminator and heads against the frozen autoencoder.
-        seed_everything(config.seed + STAGE2_SEED_OFFSET)
-        stage2 = TranslationTrainer(setup.model, s2, rt, total2, stage1.autoencoder)
-        start2 = 0
-        if record["stage2"] is not None:
-            stage2.load_state_dict(record["stage2"]["state"])
-            start2 = record["stage2"]["step"]
-            set_rng_state(record["rng"])
-
-        end_of_stage2_epoch, save_stage2 = _stage_hooks(
-            "stage2", f"{target} stage 2", stage2, total2, record, rpath, metrics, rt,
-            lambda: validate(stage2.predict, val_ds, val_idx, device=rt.device),
-        )
-
-        if start2 < total2:
-            run_stage(
-                stage2, train_ds, rt=rt, batch_size=s2.batch_size, total=total2, start_step=start2,
-                seed=config.seed + STAGE2_SEED_OFFSET, num_workers=config.num_workers, progress=config.progress,
-                description=f"{target} GAN", on_epoch_end=end_of_stage2_epoch,
-                save_every=config.resume_every_steps, on_save=save_stage2, max_seconds=s2.max_seconds,
-            )
-
+        stage1 = run.stage1(total1)
+        stage2 = run.stage2(total2, stage1.autoencoder)
         if rt.is_main:
             payload = checkpoint_payload(
                 target=target,
@@ -237,8 +171,8 @@ def _train_target(
                 intensity_model=intensity_model,
                 data_summary=_data_summary(setup, train_ds, val_ds, train_cases, val_cases),
                 metrics={
-                    "stage1": _plain((record["stage1"] or {}).get("metrics", {})),
-                    "stage2": _plain((record["stage2"] or {}).get("metrics", {})),
+                    "stage1": _plain(record.stage1.metrics if record.stage1 else {}),
+                    "stage2": _plain(record.stage2.metrics if record.stage2 else {}),
                 },
             )
             write_checkpoint(ckpt_path, payload, compact=config.compact_checkpoints)
@@ -248,26 +182,103 @@ def _train_target(
     return ckpt_path
 
 
-def _stage_hooks(key, label, trainer, total, record, rpath, metrics, rt, validate_epoch):
-    """The epoch-end and periodic-save callbacks of one stage: both store the trainer's state in
-    `record[key]` and write the resume file; the epoch end also validates and logs (rank 0)."""
+def _resumed_or_new(record: ResumeRecord | None, target: Modality, setup: TrainingSetup, rpath: Path) -> ResumeRecord:
+    """The record to continue (warning when the training configuration changed since), or a fresh one;
+    either way it carries the current training configuration from now on."""
+    training_dict = setup.to_dict()["training"]
+    if record is None:
+        record = ResumeRecord(target=target.value, model_config=setup.model.to_dict())
+    else:
+        logger.info("%s: resuming from %s", target, rpath)
+        if record.training_config != training_dict:
+            logger.warning("%s: the training configuration differs from the one the resume file was written with", target)
+    record.training_config = training_dict
+    return record
 
-    def on_epoch_end(row: dict[str, Any]) -> None:
-        if rt.is_main:  # only rank 0 reports
-            row.update(validate_epoch())
-        record[key] = {"step": row["step"], "total": total, "state": trainer.state_dict(), "metrics": row}
-        if rt.is_main:
-            metrics.write(row)
-            save_resume(rpath, record)
-            logger.info("%s epoch %d: %s", label, row["epoch"], _summary(row))
 
-    def on_save(step: int) -> None:
-        metrics_so_far = (record[key] or {}).get("metrics", {})
-        record[key] = {"step": step, "total": total, "state": trainer.state_dict(), "metrics": metrics_so_far}
-        if rt.is_main:
-            save_resume(rpath, record)
+@dataclass
+class _TargetRun:
+    """What both stages of one target share: data, resume record and file, metrics log (rank 0)."""
 
-    return on_epoch_end, on_save
+    target: Modality
+    setup: TrainingSetup
+    rt: Runtime
+    train_ds: SliceDataset
+    val_ds: SliceDataset | None
+    val_idx: list[int]
+    record: ResumeRecord
+    rpath: Path
+    metrics: MetricsLog | None
+
+    def stage1(self, total: int) -> AutoencoderTrainer:
+        """The target's self-representation autoencoder, trained (or restored) up to `total` steps."""
+        config, record = self.setup.training, self.record
+        seed_everything(config.seed)
+        trainer = AutoencoderTrainer(self.setup.model, config.stage1, self.rt, total)
+        start = 0
+        if record.stage1 is not None:
+            trainer.load_state_dict(record.stage1.state)
+            start = record.stage1.step
+            if record.stage2 is None:
+                set_rng_state(record.rng)
+        if record.stage2 is None and start < total:
+            on_epoch_end, on_save = self._hooks(
+                "stage1", f"{self.target} stage 1", trainer, total,
+                lambda: validate(trainer.predict, self.val_ds, self.val_idx, device=self.rt.device, use_sources=False),
+            )
+            run_stage(
+                trainer, self.train_ds, rt=self.rt, batch_size=config.stage1.batch_size, total=total, start_step=start,
+                seed=config.seed, num_workers=config.num_workers, progress=config.progress,
+                description=f"{self.target} autoencoder", on_epoch_end=on_epoch_end,
+                save_every=config.resume_every_steps, on_save=on_save, max_seconds=config.stage1.max_seconds,
+            )
+        return trainer
+
+    def stage2(self, total: int, autoencoder: SelfRepresentationAutoencoder) -> TranslationTrainer:
+        """Generator, discriminator and heads against the frozen autoencoder, up to `total` steps."""
+        config, record = self.setup.training, self.record
+        seed_everything(config.seed + STAGE2_SEED_OFFSET)
+        trainer = TranslationTrainer(self.setup.model, config.stage2, self.rt, total, autoencoder)
+        start = 0
+        if record.stage2 is not None:
+            trainer.load_state_dict(record.stage2.state)
+            start = record.stage2.step
+            set_rng_state(record.rng)
+        if start < total:
+            on_epoch_end, on_save = self._hooks(
+                "stage2", f"{self.target} stage 2", trainer, total,
+                lambda: validate(trainer.predict, self.val_ds, self.val_idx, device=self.rt.device),
+            )
+            run_stage(
+                trainer, self.train_ds, rt=self.rt, batch_size=config.stage2.batch_size, total=total, start_step=start,
+                seed=config.seed + STAGE2_SEED_OFFSET, num_workers=config.num_workers, progress=config.progress,
+                description=f"{self.target} GAN", on_epoch_end=on_epoch_end,
+                save_every=config.resume_every_steps, on_save=on_save, max_seconds=config.stage2.max_seconds,
+            )
+        return trainer
+
+    def _hooks(self, key: str, label: str, trainer: StageTrainer, total: int,
+               validate_epoch: Callable[[], dict[str, float]]) -> tuple[Callable[[dict[str, Any]], None], Callable[[int], None]]:
+        """The epoch-end and periodic-save callbacks of one stage: both store the trainer's state in
+        the record's `key` stage and write the resume file; the epoch end also validates and logs (rank 0)."""
+        rt, record = self.rt, self.record
+
+        def on_epoch_end(row: dict[str, Any]) -> None:
+            if rt.is_main:  # only rank 0 reports
+                row.update(validate_epoch())
+            setattr(record, key, StageProgress(row["step"], total, trainer.state_dict(), row))
+            if rt.is_main:
+                self.metrics.write(row)
+                save_resume(self.rpath, record.to_dict())
+                logger.info("%s epoch %d: %s", label, row["epoch"], _summary(row))
+
+        def on_save(step: int) -> None:
+            previous = getattr(record, key)
+            setattr(record, key, StageProgress(step, total, trainer.state_dict(), previous.metrics if previous else {}))
+            if rt.is_main:
+                save_resume(self.rpath, record.to_dict())
+
+        return on_epoch_end, on_save
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

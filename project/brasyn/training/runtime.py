@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from brasyn.device import resolve_device, resolve_precision
 from brasyn.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Runtime:
         return self.rank == 0
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast when enabled, else a no-op context."""
+        """Autocast to `autocast_dtype` when set, else a no-op context."""
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
@@ -89,24 +90,22 @@ def runtime(device: str = "auto", precision: str = "auto") -> Iterator[Runtime]:
     """Resolve the device and precision; join (and finally leave) the process group under torchrun."""
     world_size = _env_int("WORLD_SIZE", 1)
     rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("training.device: cuda requested, but torch finds no CUDA device (use cpu or auto)")
-    if device == "cuda":
-        torch_device = torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())
+    torch_device = resolve_device(device)
+    if torch_device.type == "cuda":
+        if world_size > 1:
+            torch_device = torch.device("cuda", local_rank)
+        elif torch_device.index is None:
+            torch_device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(torch_device)
         torch.backends.cudnn.benchmark = True  # fixed slice size: let cuDNN pick the fastest kernels
-    else:
-        torch_device = torch.device("cpu")
-    use_bf16 = precision == "bf16" or (precision == "auto" and torch_device.type == "cuda")
+    autocast_dtype = resolve_precision(precision, torch_device, allow_fp16=False)
     created = False
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch_device.type == "cuda" else "gloo")
         created = True
     state = Runtime(
         device=torch_device,
-        autocast_dtype=torch.bfloat16 if use_bf16 else None,
+        autocast_dtype=autocast_dtype,
         rank=rank,
         world_size=world_size,
         local_rank=local_rank,
@@ -114,7 +113,7 @@ def runtime(device: str = "auto", precision: str = "auto") -> Iterator[Runtime]:
     if state.is_main:
         logger.info(
             "training on %s%s, %s", torch_device, f" x {world_size} processes" if world_size > 1 else "",
-            "bf16 autocast" if use_bf16 else "float32",
+            f"{autocast_dtype} autocast" if autocast_dtype is not None else "fp32",
         )
     try:
         yield state

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,18 +89,73 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@dataclass
+class StageProgress:
+    """Where one stage stands: optimizer steps done of `total`, the trainer's state, last epoch's row."""
+
+    step: int
+    total: int
+    state: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "total": self.total, "state": self.state, "metrics": self.metrics}
+
+
+@dataclass
+class ResumeRecord:
+    """The resume file of one target, typed; on disk it stays the plain dict of `to_dict` (plus
+    `format` and the random state, added by `save_resume`), so files of earlier versions still load."""
+
+    target: str
+    model_config: dict[str, Any]
+    training_config: dict[str, Any] = field(default_factory=dict)
+    stage1: StageProgress | None = None
+    stage2: StageProgress | None = None
+    rng: dict[str, Any] | None = None
+    """The torch random state when the file was written (None for a record not read from a file)."""
+
+    def finished(self, total2: int) -> bool:
+        """Stage 2 has reached `total2` steps."""
+        return self.stage2 is not None and self.stage2.step >= total2
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "model_config": self.model_config,
+            "training_config": self.training_config,
+            "stage1": self.stage1.to_dict() if self.stage1 is not None else None,
+            "stage2": self.stage2.to_dict() if self.stage2 is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResumeRecord:
+        def stage(key: str) -> StageProgress | None:
+            value = data.get(key)
+            return StageProgress(**value) if value is not None else None
+
+        return cls(
+            target=data["target"],
+            model_config=data["model_config"],
+            training_config=data.get("training_config", {}),
+            stage1=stage("stage1"),
+            stage2=stage("stage2"),
+            rng=data.get("rng"),
+        )
+
+
 def resume_path(output_dir: Path, target: Modality) -> Path:
     return Path(output_dir) / "resume" / f"{target.value}.pt"
 
 
 def save_resume(path: Path, record: dict[str, Any]) -> None:
-    """Write the resume record atomically."""
+    """Write a resume record's plain dict (`ResumeRecord.to_dict()`) atomically, with the random state."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save({**record, "format": RESUME_FORMAT, "rng": rng_state()}, tmp)
 
 
-def load_resume(path: Path, target: Modality, setup: TrainingSetup) -> dict[str, Any]:
+def load_resume(path: Path, target: Modality, setup: TrainingSetup) -> ResumeRecord:
     """Read a resume record and check it belongs to `target` and to the same model configuration."""
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
@@ -111,4 +167,7 @@ def load_resume(path: Path, target: Modality, setup: TrainingSetup) -> dict[str,
         raise CheckpointError(f"{path}: expected a resume file for {target}, found one for {record.get('target')}")
     if record.get("model_config") != setup.model.to_dict():
         raise ConfigError(f"{path}: written for a different model configuration; use --no-resume to start over")
-    return record
+    try:
+        return ResumeRecord.from_dict(record)
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: malformed resume file ({type(exc).__name__}: {exc}); use --no-resume") from exc

@@ -1,0 +1,116 @@
+"""The package's layering, read from the source with `ast` (nothing is imported).
+
+Networks and data know nothing of how they are trained, served or scored, so `brasyn.models` and
+the data packages stay usable (and testable) on their own, and no two modules import each other.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "project" / "brasyn"
+
+LOWER_PACKAGES: tuple[str, ...] = ("brasyn.models", "brasyn.data", "brasyn.phantom")
+"""Packages at the bottom of the pipeline (the synthetic cohort generator `brasyn.phantom` included)."""
+
+UPPER_PACKAGES: tuple[str, ...] = (
+    "brasyn.training",
+    "brasyn.inference",
+    "brasyn.checkpoint",
+    "brasyn.commands",
+    "brasyn.cli",
+    "brasyn.evaluation",
+)
+"""What the lower packages must never import."""
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(path): path for path in sorted(PACKAGE_ROOT.rglob("*.py"))}
+
+
+def _imports(path: Path, module: str, known: set[str]) -> set[str]:
+    """The brasyn modules `module` imports anywhere in its file (functions included).
+
+    `from a.b import c` counts as an import of the module `a.b.c` when that is a module, else of `a.b`."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)
+    return {name for name in found if name == "brasyn" or name.startswith("brasyn.")}
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: _imports(path, name, known) - {name} for name, path in modules.items()}
+
+
+def _within(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules (first == last), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)) is not None:
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)) is not None:
+            return cycle
+    return None
+
+
+def test_the_graph_is_read():
+    graph = _graph()
+    assert "brasyn.models.generator" in graph and "brasyn.models.config" in graph["brasyn.models.generator"]
+    assert "brasyn.data.cases" in graph["brasyn.inference.engine"]
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle():
+    cycle = _find_cycle(_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+@pytest.mark.parametrize("lower", LOWER_PACKAGES)
+def test_lower_packages_never_import_upward(lower):
+    upward = sorted(
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        if _within(module, (lower,))
+        for target in targets
+        if _within(target, UPPER_PACKAGES)
+    )
+    assert upward == []
