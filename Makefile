@@ -36,7 +36,9 @@ $(MLCUBE_VENV)/.installed:
 
 mlcube-venv: $(MLCUBE_VENV)/.installed
 
+# The lint (line length included) runs first: a long line fails `make test` like a failing test.
 test: install mlcube-venv
+	$(VENV)/bin/ruff check project tests bench
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q
 
 lint: install

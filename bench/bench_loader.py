@@ -72,7 +72,9 @@ def main() -> None:
             rates = [slices_per_second(dataset, workers, args.slices) for _ in range(args.repeats)]
             row = {"workers": workers, "batch_size": 4, "cached_slices": len(dataset),
                    "slices_per_s": statistics.median(rates), "runs": rates}
-            print(f"loader: {workers} workers, batch 4, {len(dataset)} cached slices: {row['slices_per_s']:.0f} slices/s")
+            print(
+                f"loader: {workers} workers, batch 4, {len(dataset)} cached slices: {row['slices_per_s']:.0f} slices/s"
+            )
             rows.append(row)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

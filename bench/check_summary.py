@@ -28,7 +28,9 @@ def figures(folder: Path) -> dict:
             for variant, values in row.items():
                 if isinstance(values, dict) and "network_s" in values:
                     out[f"{key}.{row['model']}.{variant}"] = {
-                        k: values[k] for k in ("network_s", "predict_s", "peak_gpu_mib", "speedup_network") if k in values
+                        k: values[k]
+                        for k in ("network_s", "predict_s", "peak_gpu_mib", "speedup_network")
+                        if k in values
                     }
                 elif isinstance(values, dict) and "error" in values:
                     out[f"{key}.{row['model']}.{variant}"] = {"error": values["error"]}
@@ -57,7 +59,9 @@ def main() -> None:
     summary = {
         "ok": all(row["status"] == "ok" for row in steps.values()),
         "elapsed_s": args.elapsed,
-        "steps": {name: {"status": row["status"], "seconds": float(row["seconds"] or 0)} for name, row in steps.items()},
+        "steps": {
+            name: {"status": row["status"], "seconds": float(row["seconds"] or 0)} for name, row in steps.items()
+        },
         "figures": figures(args.folder),
     }
     (args.folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))

@@ -144,7 +144,10 @@ def cube_timings(args) -> dict:
               "wall_s_per_case": args.wall / max(1, args.cases), "per_case": cases}
     if cases:
         result["median"] = {k: statistics.median(c[k] for c in cases) for k in cases[0]}
-    print(f"cube: {len(cases)}/{args.cases} cases, {result['wall_s_per_case']:.2f} s per case wall (process start, model load included)")
+    print(
+        f"cube: {len(cases)}/{args.cases} cases, {result['wall_s_per_case']:.2f} s per case wall"
+        " (process start, model load included)"
+    )
     return result
 
 

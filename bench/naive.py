@@ -34,7 +34,9 @@ class NaiveModel:
         self.normalization = Normalization.from_dict(checkpoint["normalization"])
 
 
-def synthesize_case(model: NaiveModel, images: dict[Modality, np.ndarray], target: Modality, timings: dict) -> np.ndarray:
+def synthesize_case(
+    model: NaiveModel, images: dict[Modality, np.ndarray], target: Modality, timings: dict
+) -> np.ndarray:
     """The missing modality (H, W, D) scanner units; adds seconds per stage to `timings`."""
     clock = time.perf_counter()
     mask, scales, normalized = model.normalization.normalize_case({m: images[m] for m in sources_for(target)})
@@ -46,7 +48,9 @@ def synthesize_case(model: NaiveModel, images: dict[Modality, np.ndarray], targe
     outputs = []
     with torch.inference_mode():
         for z in range(stack.shape[0]):
-            padded, record = pad_slices(np.ascontiguousarray(stack[z : z + 1]), model.size, value=BACKGROUND)  # (1, 3, S, S)
+            padded, record = pad_slices(
+                np.ascontiguousarray(stack[z : z + 1]), model.size, value=BACKGROUND
+            )  # (1, 3, S, S)
             out = model.model(torch.from_numpy(padded).to(model.device), with_seg=False)
             outputs.append(out.image[:, 0].clamp(-1, 1).cpu().numpy())  # (1, S, S)
     now = time.perf_counter()

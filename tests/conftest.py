@@ -62,3 +62,24 @@ def case_factory(tmp_path):
 
     make.root = root  # type: ignore[attr-defined]
     return make
+
+
+# The inference tests' fixtures (predictor, engine, API, CLI). inference_helpers imports this module,
+# hence the imports inside the fixtures.
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    """A weights folder of tiny random-initialised checkpoints, one per target (one per test module)."""
+    from inference_helpers import make_weights
+
+    return make_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture
+def cohort(tmp_path):
+    """(data folder, case -> missing modality) of a 4-case validation-style cohort under `tmp_path / "data"`."""
+    from inference_helpers import write_cohort
+
+    data = tmp_path / "data"
+    return data, write_cohort(data, 4)

@@ -175,7 +175,10 @@ def run(args: list[str]) -> int:
             sys.stderr.write(f"docker shim: the container wrote to {host}, mounted read-only\n")
             status = status or 1
     if options.get("read_only") and "/tmp" not in by_container and any(home.iterdir()):
-        sys.stderr.write(f"docker shim: the container wrote {sorted(p.name for p in home.iterdir())} to /tmp on a --read-only filesystem\n")
+        sys.stderr.write(
+            f"docker shim: the container wrote {sorted(p.name for p in home.iterdir())} to /tmp"
+            " on a --read-only filesystem\n"
+        )
         status = status or 1
     return status
 

@@ -1,22 +1,27 @@
-"""Helpers for the inference, MLCube and container tests: random-initialised tiny checkpoints and a
-small synthetic validation cohort (one modality dropped per case, as the BraSyn preparation does)."""
+"""Helpers for the inference, MLCube and container tests: random-initialised tiny checkpoints, a
+small synthetic validation cohort (one modality dropped per case, as the BraSyn preparation does),
+and stand-in models whose output is known by construction."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from conftest import write_case
+from torch import nn
 
 from brasyn.checkpoint import CHECKPOINT_FORMAT, checkpoint_filename, save_checkpoint
 from brasyn.constants import MODALITIES, Modality, image_filename, sources_for
 from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, Normalization
+from brasyn.inference import Predictor
 from brasyn.io.nifti import load_volume
 
 COHORT_SHAPE = (48, 48, 12)  # fits the tiny model's 64 x 64 slices
 TARGET_FACTOR = 2.0  # the hand-made intensity model: target scale = 2 x geometric mean of source scales
+T2F = Modality.T2F
 
 
 def hand_intensity_model(target: Modality) -> IntensityModel:
@@ -97,3 +102,38 @@ def check_prediction_folder(output: Path, data: Path, missing: dict[str, Modalit
         import nibabel as nib
 
         assert nib.load(str(Path(output) / image_filename(case_id, target))).get_data_dtype() == np.int16
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file under root -> sha256 of its bytes (to prove inputs are untouched)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+class Out:
+    """What a model's forward returns (the fields the engine reads)."""
+
+    def __init__(self, image, seg_logits=None):
+        self.image, self.seg_logits = image, seg_logits
+
+
+class CopyChannel(nn.Module):
+    """A 'model' whose synthesized image is source channel k (no with_seg keyword: kind-agnostic path)."""
+
+    def __init__(self, k: int = 0) -> None:
+        super().__init__()
+        self.k = k
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return Out(x[:, self.k : self.k + 1])
+
+
+def copy_predictor(target=T2F, k=0, image_size=64, **kw) -> Predictor:
+    """A Predictor around `CopyChannel(k)` with the hand-made intensity model."""
+    model = CopyChannel(k)
+    return Predictor(model, target=target, intensity_model=hand_intensity_model(target), image_size=image_size, **kw)

@@ -14,7 +14,7 @@ import pytest
 PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "project" / "brasyn"
 
 LOWER_PACKAGES: tuple[str, ...] = ("brasyn.models", "brasyn.data", "brasyn.phantom")
-"""Packages at the bottom of the pipeline (`brasyn.data` includes `brasyn.data.phantom`)."""
+"""Packages at the bottom of the pipeline (the synthetic cohort generator `brasyn.phantom` included)."""
 
 UPPER_PACKAGES: tuple[str, ...] = (
     "brasyn.training",

@@ -101,7 +101,8 @@ def test_fit_is_seeded(case_factory):
     config = BaselineFitConfig(voxels_per_case=300, seed=3)
     first = fit_baseline(case_factory.root, Modality.T1C, config)["state_dict"]["coefficients"]
     again = fit_baseline(case_factory.root, Modality.T1C, config)["state_dict"]["coefficients"]
-    other = fit_baseline(case_factory.root, Modality.T1C, BaselineFitConfig(voxels_per_case=300, seed=4))["state_dict"]["coefficients"]
+    other_config = BaselineFitConfig(voxels_per_case=300, seed=4)
+    other = fit_baseline(case_factory.root, Modality.T1C, other_config)["state_dict"]["coefficients"]
     assert torch.equal(first, again) and not torch.equal(first, other)
 
 
@@ -122,7 +123,9 @@ def test_cli_writes_the_four_checkpoints(case_factory, tmp_path):
     for modality in MODALITIES:
         assert load_checkpoint(out / checkpoint_filename(modality), target=modality)["kind"] == "polynomial"
     one = tmp_path / "one"
-    result = CliRunner().invoke(app, ["baseline", "fit", str(case_factory.root), str(one), "--target", "t1c", "--degree", "3"])
+    result = CliRunner().invoke(
+        app, ["baseline", "fit", str(case_factory.root), str(one), "--target", "t1c", "--degree", "3"]
+    )
     assert result.exit_code == 0, result.output
     assert [p.name for p in one.iterdir()] == [checkpoint_filename(Modality.T1C)]
     assert load_checkpoint(one / checkpoint_filename(Modality.T1C))["model_config"]["degree"] == 3
@@ -133,7 +136,9 @@ def test_cli_progress_option_reaches_the_fit(tmp_path, monkeypatch, options, exp
     import brasyn.training.baseline_fit
 
     seen = []
-    monkeypatch.setattr(brasyn.training.baseline_fit, "fit_baselines", lambda *a, progress=None: seen.append(progress) or {})
+    monkeypatch.setattr(
+        brasyn.training.baseline_fit, "fit_baselines", lambda *a, progress=None: seen.append(progress) or {}
+    )
     result = CliRunner().invoke(app, ["baseline", "fit", str(tmp_path), str(tmp_path / "out"), *options])
     assert result.exit_code == 0, result.output
     assert seen == [expected]

@@ -9,8 +9,8 @@ import pytest
 
 from brasyn.checkpoint import checkpoint_filename, load_checkpoint
 from brasyn.constants import MODALITIES, Modality, sources_for
-from brasyn.data.phantom import PhantomConfig, generate_case
 from brasyn.inference import Predictor
+from brasyn.phantom import PhantomConfig, generate_case
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace"
 MAX_BYTES = 5 * 1024 * 1024  # per checkpoint: the demo models are stored compact (float16)

@@ -143,7 +143,9 @@ def test_corrupt_gzip_is_a_read_error(case_factory):
 def test_four_d_file_is_rejected(case_factory):
     folder = case_factory("c1", THREE)
     _rewrite(folder / "c1-t2w.nii.gz", np.ones((32, 32, 12, 2), np.float32))
-    with pytest.raises(GeometryError, match="c1: c1-t2w.nii.gz: expected a 3-D volume, found shape \\(32, 32, 12, 2\\)"):
+    with pytest.raises(
+        GeometryError, match="c1: c1-t2w.nii.gz: expected a 3-D volume, found shape \\(32, 32, 12, 2\\)"
+    ):
         load_case(read_case_folder(folder))
 
 

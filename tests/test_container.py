@@ -61,7 +61,9 @@ def copies() -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception), ("false", pytest.skip.Exception)])
+@pytest.mark.parametrize(
+    "ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception), ("false", pytest.skip.Exception)]
+)
 def test_missing_tools_skip_locally_and_fail_under_ci(monkeypatch, tmp_path, ci, outcome):
     monkeypatch.setenv("CI", ci)
     require_tool(tmp_path, "present")  # an existing path: nothing happens
@@ -95,7 +97,9 @@ def test_base_image_user_and_environment():
 def test_requirements_are_installed_before_the_code_is_copied():
     order = instructions()
     first_code_copy = next(i for i, (k, a) in enumerate(order) if k == "COPY" and a.startswith("project/"))
-    requirement_install = next(i for i, (k, a) in enumerate(order) if k == "RUN" and "-r /tmp/build/requirements.txt" in a)
+    requirement_install = next(
+        i for i, (k, a) in enumerate(order) if k == "RUN" and "-r /tmp/build/requirements.txt" in a
+    )
     assert requirement_install < first_code_copy
     package_install = next(i for i, (k, a) in enumerate(order) if k == "RUN" and "--no-deps /tmp/build" in a)
     assert package_install > first_code_copy
@@ -158,9 +162,19 @@ def test_build_context_keeps_what_the_image_needs(path):
 
 @pytest.mark.parametrize(
     "path",
-    [".git/HEAD", ".venv/bin/python", ".venv-mlcube/bin/mlcube", "tests/conftest.py", "mlcube/mlcube.yaml",
-     "workspace/data/BraTS-GLI-00000-000/BraTS-GLI-00000-000-t1n.nii.gz", "workspace/predictions/x-t1n.nii.gz",
-     "project/brasyn/__pycache__/cli.cpython-311.pyc", "project/brasyn.egg-info/PKG-INFO", "demo/report.png", "runs/a/b.pt"],
+    [
+        ".git/HEAD",
+        ".venv/bin/python",
+        ".venv-mlcube/bin/mlcube",
+        "tests/conftest.py",
+        "mlcube/mlcube.yaml",
+        "workspace/data/BraTS-GLI-00000-000/BraTS-GLI-00000-000-t1n.nii.gz",
+        "workspace/predictions/x-t1n.nii.gz",
+        "project/brasyn/__pycache__/cli.cpython-311.pyc",
+        "project/brasyn.egg-info/PKG-INFO",
+        "demo/report.png",
+        "runs/a/b.pt",
+    ],
 )
 def test_build_context_leaves_out_the_rest(path):
     assert not in_build_context(path)
@@ -177,7 +191,9 @@ def test_every_copy_source_exists_in_the_build_context():
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()
+    }
 
 
 def test_docker_run_with_no_arguments_uses_the_in_image_defaults(tmp_path):

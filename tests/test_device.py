@@ -44,7 +44,10 @@ def test_training_refuses_fp16_without_a_loss_scaler():
     assert "training.precision: fp16 needs a loss scaler" in str(info.value)
 
 
-@pytest.mark.parametrize("capability, inference, training", [((7, 5), torch.float16, torch.bfloat16), ((8, 0), torch.bfloat16, torch.bfloat16)])
+@pytest.mark.parametrize(
+    "capability, inference, training",
+    [((7, 5), torch.float16, torch.bfloat16), ((8, 0), torch.bfloat16, torch.bfloat16)],
+)
 def test_auto_on_cuda_training_never_picks_fp16(monkeypatch, capability, inference, training):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     device = torch.device("cuda:0")

@@ -284,7 +284,11 @@ def test_background_defect_lowers_the_container_score_only(layout):
     labels, pred, _ = layout
     images, _ = tiny_volumes(seed=0)
     truth = images[Modality.T2W]
-    write_volume(np.where(truth == 0, 50.0, truth), pred / image_filename("BraTS-GLI-00001-000", Modality.T2W), new_geometry(TINY_SHAPE, BRATS_AFFINE))
+    write_volume(
+        np.where(truth == 0, 50.0, truth),
+        pred / image_filename("BraTS-GLI-00001-000", Modality.T2W),
+        new_geometry(TINY_SHAPE, BRATS_AFFINE),
+    )
     case = evaluate(pred, labels).runs[0].cases[0]
     assert case.status == "flagged"
     assert case.scores["ssim_container"] < 0.9
@@ -299,7 +303,20 @@ def test_cli_writes_csv_json_and_pictures(layout, tmp_path):
     baseline = make_predictions(tmp_path / "baseline")
     out = tmp_path / "report"
     result = CliRunner().invoke(
-        app, ["evaluate", "--pred", str(pred), "--labels", str(labels), "--seg", str(seg), "--baseline", str(baseline), "--out", str(out)]
+        app,
+        [
+            "evaluate",
+            "--pred",
+            str(pred),
+            "--labels",
+            str(labels),
+            "--seg",
+            str(seg),
+            "--baseline",
+            str(baseline),
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "T1-ce" in result.output and "FLAIR" in result.output and "baseline" in result.output
@@ -329,7 +346,9 @@ def test_cli_exit_status_one_on_problems_and_report_not_inside_predictions(layou
     result = CliRunner().invoke(app, ["evaluate", "--pred", str(pred), "--labels", str(labels)])
     assert result.exit_code == 1
     assert "[stray]" in result.output
-    result = CliRunner().invoke(app, ["evaluate", "--pred", str(pred), "--labels", str(labels), "--out", str(pred / "report")])
+    result = CliRunner().invoke(
+        app, ["evaluate", "--pred", str(pred), "--labels", str(labels), "--out", str(pred / "report")]
+    )
     assert result.exit_code != 0
     assert not (pred / "report").exists()
 
@@ -361,7 +380,9 @@ def test_unreadable_ground_truth_skips_only_that_case(tmp_path):
         assert [p.kind for p in first.problems] == ["unreadable-truth"]
         assert truth.name in first.problems[0].message
         assert second.status == "ok" and second.scores["ssim_container"] == pytest.approx(1.0)
-    result = CliRunner().invoke(app, ["evaluate", "--pred", str(pred), "--labels", str(labels), "--out", str(tmp_path / "report")])
+    result = CliRunner().invoke(
+        app, ["evaluate", "--pred", str(pred), "--labels", str(labels), "--out", str(tmp_path / "report")]
+    )
     assert result.exit_code == 1, result.output
     assert "[unreadable-truth]" in result.output
     rows = list(csv.DictReader((tmp_path / "report" / "cases.csv").read_text().splitlines()))

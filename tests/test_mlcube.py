@@ -156,7 +156,9 @@ def test_container_config_for_current_medperf():
 def test_real_client_validates_the_manifest(mlcube_env):
     result = run_mlcube(["describe", "--mlcube=mlcube"], mlcube_env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "name = infer, inputs = ['data_path', 'parameters_file', 'weights'], outputs = ['output_path']" in result.stdout
+    assert (
+        "name = infer, inputs = ['data_path', 'parameters_file', 'weights'], outputs = ['output_path']" in result.stdout
+    )
     result = run_mlcube(["show_config", "--mlcube=mlcube", "--platform=docker", "--resolve"], mlcube_env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "brasyn/plave" in result.stdout
@@ -176,7 +178,9 @@ mounts, args, opts = Shell.generate_mounts_and_args(cfg, "infer", make_dirs=Fals
 print(json.dumps({{"mounts": mounts, "args": args}}))
 """
     env = dict(os.environ, MLCUBE_SYSTEM_SETTINGS=str(tmp_path / "settings.yaml"))
-    result = subprocess.run([str(MLCUBE_VENV / "bin" / "python"), "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [str(MLCUBE_VENV / "bin" / "python"), "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["args"] == [
@@ -243,7 +247,9 @@ def test_mlcube_run_infer_through_the_docker_shim(mlcube_env, weights, tmp_path)
 def run_entrypoint(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop("PYTHONPATH", None)
-    return subprocess.run([sys.executable, str(ENTRYPOINT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ENTRYPOINT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_entrypoint_infer_from_the_repository(weights, tmp_path):
@@ -252,7 +258,8 @@ def test_entrypoint_infer_from_the_repository(weights, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("infer:\n  batch_size: 3\n  device: cpu\n")
     result = run_entrypoint(
-        ["infer", f"--data_path={data}", f"--parameters_file={params}", f"--weights={weights}", f"--output_path={out}"], tmp_path
+        ["infer", f"--data_path={data}", f"--parameters_file={params}", f"--weights={weights}", f"--output_path={out}"],
+        tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "4 done, 0 skipped, 0 failed" in result.stdout
@@ -260,7 +267,8 @@ def test_entrypoint_infer_from_the_repository(weights, tmp_path):
 
 
 def test_entrypoint_defaults_to_the_repository_workspace(tmp_path):
-    """Without --weights / --parameters_file it uses <repo>/workspace (here: no weights there -> each case fails cleanly)."""
+    """Without --weights / --parameters_file it uses <repo>/workspace (here: no weights there -> each
+    case fails cleanly)."""
     spec = importlib.util.spec_from_file_location("brasyn_mlcube_entry", ENTRYPOINT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -274,10 +282,21 @@ def test_entrypoint_errors_are_one_line(tmp_path, weights):
     params = tmp_path / "params.yaml"
     params.write_text("infer:\n  batch_sise: 3\n")
     result = run_entrypoint(
-        ["infer", f"--data_path={data}", f"--parameters_file={params}", f"--weights={weights}", f"--output_path={tmp_path / 'o'}"], tmp_path
+        [
+            "infer",
+            f"--data_path={data}",
+            f"--parameters_file={params}",
+            f"--weights={weights}",
+            f"--output_path={tmp_path / 'o'}",
+        ],
+        tmp_path,
     )
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == "error: unknown config key infer.batch_sise (valid: batch_size, device, io_workers, overwrite, precision, progress, segmentation_path, write_segmentation)"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "error: unknown config key infer.batch_sise (valid: batch_size, device, io_workers, overwrite, precision,"
+        " progress, segmentation_path, write_segmentation)"
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -323,7 +342,9 @@ def load_entrypoint(name: str) -> types.ModuleType:
     return module
 
 
-@pytest.mark.parametrize("content", [None, "", "# only a comment\n", "{}\n"], ids=["missing", "empty", "comment", "empty-mapping"])
+@pytest.mark.parametrize(
+    "content", [None, "", "# only a comment\n", "{}\n"], ids=["missing", "empty", "comment", "empty-mapping"]
+)
 def test_missing_or_empty_parameters_file_means_the_defaults(content, tmp_path, weights, caplog):
     """Current MedPerf mounts parameters.yaml only when one was registered; the `brats` package passes an empty one."""
     module = load_entrypoint("brasyn_mlcube_entry_params")
@@ -334,12 +355,21 @@ def test_missing_or_empty_parameters_file_means_the_defaults(content, tmp_path, 
         params.write_text(content)
     with caplog.at_level(logging.INFO, logger="brasyn.mlcube"):
         result = CliRunner().invoke(
-            module.app, ["infer", f"--data_path={data}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}", f"--weights={weights}"]
+            module.app,
+            [
+                "infer",
+                f"--data_path={data}",
+                f"--output_path={tmp_path / 'o'}",
+                f"--parameters_file={params}",
+                f"--weights={weights}",
+            ],
         )
     assert result.exit_code == 0, result.output
     check_prediction_folder(tmp_path / "o", data, missing)
     notes = [r.getMessage() for r in caplog.records if "parameters file" in r.getMessage()]
-    assert notes == [f"parameters file {params} {'not found' if content is None else 'is empty'}: using the default settings"]
+    assert notes == [
+        f"parameters file {params} {'not found' if content is None else 'is empty'}: using the default settings"
+    ]
 
 
 def test_bad_parameters_files_are_config_errors_and_hotfix(tmp_path):
@@ -347,7 +377,10 @@ def test_bad_parameters_files_are_config_errors_and_hotfix(tmp_path):
     runner = CliRunner()
 
     def error(params: Path) -> str:
-        result = runner.invoke(module.app, ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}"])
+        result = runner.invoke(
+            module.app,
+            ["infer", f"--data_path={tmp_path}", f"--output_path={tmp_path / 'o'}", f"--parameters_file={params}"],
+        )
         assert isinstance(result.exception, ConfigError), result.output
         return str(result.exception)
 
@@ -393,7 +426,9 @@ def test_entrypoint_exit_status_policy(scenario, status, says, tmp_path, weights
     missing = {} if scenario == "every-case-bad" else write_cohort(data, 2)
     write_case(data, "BraTS-GLI-00100-000", (Modality.T1N,), shape=(48, 48, 12))  # two modalities short
     (data / "BraTS-GLI-00101-000").mkdir(parents=True)  # an empty case folder
-    params.write_text({"strict": "infer:\n  strict: true\n", "bad-configuration": "infer:\n  strict: 'yes'\n"}.get(scenario, ""))
+    params.write_text(
+        {"strict": "infer:\n  strict: true\n", "bad-configuration": "infer:\n  strict: 'yes'\n"}.get(scenario, "")
+    )
     if scenario == "broken-checkpoint":
         used_weights = make_weights(tmp_path / "weights")
         (used_weights / checkpoint_filename(Modality.T1C)).write_bytes(b"not a checkpoint")
@@ -408,7 +443,15 @@ def test_entrypoint_exit_status_policy(scenario, status, says, tmp_path, weights
         out.write_text("")
         out = out / "predictions"
     code = run_main(
-        module, ["infer", f"--data_path={data}", f"--output_path={out}", f"--parameters_file={params}", f"--weights={used_weights}"], monkeypatch
+        module,
+        [
+            "infer",
+            f"--data_path={data}",
+            f"--output_path={out}",
+            f"--parameters_file={params}",
+            f"--weights={used_weights}",
+        ],
+        monkeypatch,
     )
     captured = capsys.readouterr()
     assert code == status, captured.out + captured.err
@@ -442,7 +485,14 @@ def test_a_rerun_after_sigkill_mid_write_leaves_exactly_the_predictions(tmp_path
     (hook / "sitecustomize.py").write_text(PAUSE_BEFORE_RENAME)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(hook), PAUSE_AT_WRITE="2", PAUSE_MARKER=str(marker))
-    args = [sys.executable, str(ENTRYPOINT), "infer", f"--data_path={data}", f"--output_path={out}", f"--weights={weights}"]
+    args = [
+        sys.executable,
+        str(ENTRYPOINT),
+        "infer",
+        f"--data_path={data}",
+        f"--output_path={out}",
+        f"--weights={weights}",
+    ]
     process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -513,13 +563,23 @@ def test_entrypoint_train_then_infer_end_to_end(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("train:\n  preset: tiny\n  targets: [t2f]\ninfer:\n  batch_size: 4\n")
     weights = tmp_path / "additional_files"
-    result = run_entrypoint(["train", f"--data_path={tmp_path / 'train'}", f"--parameters_file={params}", f"--output_path={weights}"], tmp_path)
+    result = run_entrypoint(
+        ["train", f"--data_path={tmp_path / 'train'}", f"--parameters_file={params}", f"--output_path={weights}"],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in weights.iterdir()) == ["brasyn_t2f.pt", "training"]
     data = tmp_path / "val"
     write_case(data, "BraTS-GLI-00007-000", (Modality.T1N, Modality.T1C, Modality.T2W), shape=(48, 48, 12), seed=7)
     result = run_entrypoint(
-        ["infer", f"--data_path={data}", f"--parameters_file={params}", f"--weights={weights}", f"--output_path={tmp_path / 'out'}"], tmp_path
+        [
+            "infer",
+            f"--data_path={data}",
+            f"--parameters_file={params}",
+            f"--weights={weights}",
+            f"--output_path={tmp_path / 'out'}",
+        ],
+        tmp_path,
     )
     assert result.returncode == 0, result.stderr
     check_prediction_folder(tmp_path / "out", data, {"BraTS-GLI-00007-000": Modality.T2F})

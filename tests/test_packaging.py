@@ -86,7 +86,9 @@ def test_the_image_python_satisfies_every_pin_marker():
     for line in (REPO / "constraints.txt").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line and Requirement(line).marker is not None:
-            assert Requirement(line).marker.evaluate({"python_version": python}), f"{line} does not apply to the image's Python {python}"
+            assert Requirement(line).marker.evaluate({"python_version": python}), (
+                f"{line} does not apply to the image's Python {python}"
+            )
 
 
 def canonical(name: str) -> str:
@@ -112,7 +114,21 @@ def release(version: str) -> str:
 def test_the_tests_run_the_pinned_torch():
     import torch
 
-    assert release(torch.__version__) == constraints()["torch"], "the test venv's torch is not the image's (run `make install`)"
+    assert release(torch.__version__) == constraints()["torch"], (
+        "the test venv's torch is not the image's (run `make install`)"
+    )
+
+
+def test_make_test_lints_with_the_configured_line_length_before_pytest():
+    """`make test` fails on a lint error (a line over `line-length` included) before running the tests."""
+    import tomllib
+
+    recipe = make_recipe("test").splitlines()
+    lint = next(i for i, line in enumerate(recipe) if "ruff check project tests bench" in line)
+    assert lint < next(i for i, line in enumerate(recipe) if "pytest" in line)
+    lint_config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["ruff"]
+    assert lint_config["line-length"] == 120
+    assert "E" in lint_config["lint"]["select"] and "E501" not in lint_config["lint"]["ignore"]
 
 
 def test_makefile_installs_the_pinned_torch_and_constraints():
@@ -137,7 +153,9 @@ def test_every_runtime_dependency_is_pinned_within_its_range_and_installed_at_th
     for name, specifier in requirements.items():
         assert pins[name] in SpecifierSet(specifier), f"{name}=={pins[name]} is outside pyproject's {specifier}"
         if name in here:  # (on Python 3.10 the pins needing 3.11 do not apply)
-            assert release(version(name)) == pins[name], f"{name}: the tests run {version(name)}, the image ships {pins[name]}"
+            assert release(version(name)) == pins[name], (
+                f"{name}: the tests run {version(name)}, the image ships {pins[name]}"
+            )
 
 
 def test_the_image_installs_torch_and_the_rest_from_the_same_pins():
@@ -147,7 +165,9 @@ def test_the_image_installs_torch_and_the_rest_from_the_same_pins():
     runs = [args for keyword, args in instructions() if keyword == "RUN"]
     (install,) = [r for r in runs if "-r /tmp/build/requirements.txt" in r]
     assert "-c /tmp/build/constraints.txt" in install
-    assert "torch" not in install.split("-c /tmp/build/constraints.txt")[0].split("pip install")[-1]  # no torch of its own
+    assert (
+        "torch" not in install.split("-c /tmp/build/constraints.txt")[0].split("pip install")[-1]
+    )  # no torch of its own
     generated = install.split(">", 1)[0]
     assert "startswith('torch')" not in generated  # torch is no longer left to a base image
     assert not any("--index-url" in r or "download.pytorch.org" in r for r in runs)  # PyPI's (CUDA) Linux wheel
@@ -165,10 +185,16 @@ def test_one_image_name_in_the_makefile_and_the_manifests():
     cube = yaml.safe_load((REPO / "mlcube" / "mlcube.yaml").read_text())
     medperf = yaml.safe_load((REPO / "mlcube" / "container_config.yaml").read_text())
     brats = yaml.safe_load((REPO / "mlcube" / "brats_algorithm.yml").read_text())["algorithms"]
-    names = {"Makefile IMAGE": make_variable("IMAGE"), "mlcube.yaml": cube["docker"]["image"], "container_config.yaml": medperf["image"],
-             **{f"brats_algorithm.yml {key}": entry["run_args"]["docker_image"] for key, entry in brats.items()}}
+    names = {
+        "Makefile IMAGE": make_variable("IMAGE"),
+        "mlcube.yaml": cube["docker"]["image"],
+        "container_config.yaml": medperf["image"],
+        **{f"brats_algorithm.yml {key}": entry["run_args"]["docker_image"] for key, entry in brats.items()},
+    }
     assert len(set(names.values())) == 1, names
-    assert re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*/[a-z0-9]+(?:[._-][a-z0-9]+)*:[\w][\w.-]*", names["Makefile IMAGE"])
+    assert re.fullmatch(
+        r"[a-z0-9]+(?:[._-][a-z0-9]+)*/[a-z0-9]+(?:[._-][a-z0-9]+)*:[\w][\w.-]*", names["Makefile IMAGE"]
+    )
     assert "docker build -t $(IMAGE) ." in make_recipe("docker-build")
 
 

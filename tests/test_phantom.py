@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from brasyn.constants import BRATS_AFFINE, BRATS_SHAPE, MODALITIES, Modality, image_filename
-from brasyn.data.phantom import (
+from brasyn.errors import ConfigError
+from brasyn.phantom import (
     PhantomConfig,
     acquisition,
     assign_missing,
@@ -21,12 +22,11 @@ from brasyn.data.phantom import (
     write_training_cohort,
     write_validation_cohort,
 )
-from brasyn.data.phantom import signal as sig
-from brasyn.data.phantom.anatomy import grid_affine, load_template
-from brasyn.data.phantom.contrast import EXPECTED_ORDER, order_violations, sample_physics, tissue_signals
-from brasyn.data.phantom.protocol import sample_protocol
-from brasyn.data.phantom.tissue import TISSUE_CODES, Tissue, post_contrast_t1
-from brasyn.errors import ConfigError
+from brasyn.phantom import signal as sig
+from brasyn.phantom.anatomy import grid_affine, load_template
+from brasyn.phantom.contrast import EXPECTED_ORDER, order_violations, sample_physics, tissue_signals
+from brasyn.phantom.protocol import sample_protocol
+from brasyn.phantom.tissue import TISSUE_CODES, Tissue, post_contrast_t1
 
 SMALL = PhantomConfig(shape=(32, 32, 20))
 CLEAN = dict(noise=False, bias_field=False, slice_blur=False)  # noise-free, for contrast measurements
@@ -81,7 +81,9 @@ def test_spoiled_gradient_echo_matches_steady_state_iteration():
     mz = 1.0
     for _ in range(5000):
         mz = 1 - (1 - mz * np.cos(alpha)) * np.exp(-tr / t1)
-    assert sig.spoiled_gradient_echo(1.0, t1, 1e12, tr=tr, te=0.0, flip_deg=30.0) == pytest.approx(np.sin(alpha) * mz, rel=1e-6)
+    assert sig.spoiled_gradient_echo(1.0, t1, 1e12, tr=tr, te=0.0, flip_deg=30.0) == pytest.approx(
+        np.sin(alpha) * mz, rel=1e-6
+    )
 
 
 def test_gadolinium_shortens_t1_as_one_over_t1_plus_delta_r1():
@@ -100,7 +102,9 @@ def test_rician_noise_on_zero_signal_is_rayleigh():
 
 def test_bias_field_has_the_requested_amplitude():
     shape, stride = (40, 40, 30), (4, 4, 4)
-    lattice = np.stack(np.meshgrid(*[np.arange(n) * 4.0 - 60 for n in fields.coarse_shape(shape, stride)], indexing="ij"))
+    lattice = np.stack(
+        np.meshgrid(*[np.arange(n) * 4.0 - 60 for n in fields.coarse_shape(shape, stride)], indexing="ij")
+    )
     where = np.arange(np.prod(shape))
     field = acquisition.bias_field(np.random.default_rng(1), lattice, stride, shape, where, 0.25)
     log_field = np.log(field.astype(np.float64))
@@ -234,7 +238,12 @@ def test_tissue_contrast_order_of_each_modality(index):
         for chain in chains:
             present = [t for t in chain if t in medians[modality]]
             for brighter, darker in zip(present, present[1:], strict=False):
-                assert medians[modality][brighter] > medians[modality][darker], (modality, brighter, darker, medians[modality])
+                assert medians[modality][brighter] > medians[modality][darker], (
+                    modality,
+                    brighter,
+                    darker,
+                    medians[modality],
+                )
                 checked += 1
     assert checked >= 12
     # the three healthy tissues are always measurable
@@ -300,7 +309,9 @@ def test_training_cohort_case_k_does_not_depend_on_cohort_size(tmp_path):
     for suffix in ("t1n", "t1c", "t2w", "t2f", "seg"):
         file = image_filename(name, suffix)
         np.testing.assert_array_equal(load(tmp_path / "a" / name / file), load(tmp_path / "b" / name / file))
-    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted([case_id(k) for k in (100, 101, 102)] + ["phantom.json"])
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(
+        [case_id(k) for k in (100, 101, 102)] + ["phantom.json"]
+    )
 
 
 def test_missing_assignment_is_balanced_and_seeded():
@@ -328,7 +339,8 @@ def test_validation_cohort_layout(tmp_path):
         assert truth == sorted([image_filename(name, m) for m in MODALITIES] + [image_filename(name, "seg")])
         kept = next(m for m in MODALITIES if m.value != drop)
         np.testing.assert_array_equal(
-            load(data / name / image_filename(name, kept)), load(labels / "original_data" / name / image_filename(name, kept))
+            load(data / name / image_filename(name, kept)),
+            load(labels / "original_data" / name / image_filename(name, kept)),
         )
     assert sorted(p.name for p in labels.iterdir()) == ["missing.json", "original_data", "phantom.json"]
 
@@ -348,17 +360,32 @@ def test_cli_writes_exactly_the_announced_files(tmp_path):
     from brasyn.cli import app
 
     runner = CliRunner()
-    result = runner.invoke(app, ["phantom", "train", str(tmp_path / "t"), "--cases", "2", "--shape", "32,32,20", "--no-progress"])
+    result = runner.invoke(
+        app, ["phantom", "train", str(tmp_path / "t"), "--cases", "2", "--shape", "32,32,20", "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     assert "BraTS-GLI-10000-000" in result.output and "BraTS-GLI-10001-000" in result.output
     written = sorted(str(p.relative_to(tmp_path / "t")) for p in (tmp_path / "t").rglob("*") if p.is_file())
     expected = ["phantom.json"] + [
-        f"{c}/{image_filename(c, s)}" for c in ("BraTS-GLI-10000-000", "BraTS-GLI-10001-000") for s in ("seg", "t1c", "t1n", "t2f", "t2w")
+        f"{c}/{image_filename(c, s)}"
+        for c in ("BraTS-GLI-10000-000", "BraTS-GLI-10001-000")
+        for s in ("seg", "t1c", "t1n", "t2f", "t2w")
     ]
     assert written == sorted(expected)
 
     result = runner.invoke(
-        app, ["phantom", "validation", str(tmp_path / "d"), str(tmp_path / "l"), "--cases", "4", "--shape", "32,32,20", "--no-progress"]
+        app,
+        [
+            "phantom",
+            "validation",
+            str(tmp_path / "d"),
+            str(tmp_path / "l"),
+            "--cases",
+            "4",
+            "--shape",
+            "32,32,20",
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert [len(list(p.iterdir())) for p in sorted((tmp_path / "d").iterdir())] == [3, 3, 3, 3]
@@ -407,3 +434,20 @@ def test_full_size_case_conforms_to_brats(tmp_path):
     assert set(np.unique(seg)) <= {0, 1, 2, 3}
     assert (seg == 2).sum() > 1000 and ((seg == 1) | (seg == 3)).sum() > 1000
     assert not (seg > 0)[~masks[0]].any()
+
+
+def test_phantom_depends_only_on_the_data_contract_not_on_the_model_side():
+    """The generator is a product of its own: it may use the data contract and the shared plumbing
+    (constants, errors, config, io, data) but not models, training, inference or evaluation."""
+    import ast
+
+    import brasyn.phantom
+
+    allowed = {"phantom", "constants", "errors", "config", "io", "data"}
+    found = set()
+    for path in Path(brasyn.phantom.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            found |= {name.split(".")[1] for name in names if name.startswith("brasyn.")}
+    assert found <= allowed, f"brasyn.phantom imports {sorted(found - allowed)}"

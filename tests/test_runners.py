@@ -37,7 +37,9 @@ def docker(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     """Run a runner's `docker ...` command line with the shim as the docker executable."""
     assert command[0] == "docker"
     env = dict(os.environ, OMP_NUM_THREADS="1", SHIM_LOG=str(tmp_path / "shim.log"))
-    return subprocess.run([sys.executable, str(SHIM), *command[1:]], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(SHIM), *command[1:]], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -51,8 +53,12 @@ def tree(root: Path) -> dict[str, bytes]:
 def medperf(tmp_path: Path, parameters_config: dict | None = None, gpus_option: str | None = None) -> list[str]:
     registered = yaml.safe_load((REPO / "workspace" / "parameters.yaml").read_text())
     return medperf_command(
-        CONTAINER_CONFIG, data_path=tmp_path / "data", output_path=tmp_path / "predictions", cube_folder=tmp_path / "cube",
-        parameters_config=registered if parameters_config is None else parameters_config, tmp_folder=tmp_path / "medperf-tmp",
+        CONTAINER_CONFIG,
+        data_path=tmp_path / "data",
+        output_path=tmp_path / "predictions",
+        cube_folder=tmp_path / "cube",
+        parameters_config=registered if parameters_config is None else parameters_config,
+        tmp_folder=tmp_path / "medperf-tmp",
         gpus_option=gpus_option,
     )
 
@@ -100,7 +106,16 @@ def test_medperf_needs_a_registered_parameters_file(tmp_path):
     assert (tmp_path / "cube" / "parameters.yaml").read_text() == "{}\n"
 
 
-@pytest.mark.parametrize("option, flag", [(None, ["--gpus", "all"]), ("0", None), ("", None), ("device=0,2", ["--gpus", "device=0,2"]), ("2", ["--gpus", "2"])])
+@pytest.mark.parametrize(
+    "option, flag",
+    [
+        (None, ["--gpus", "all"]),
+        ("0", None),
+        ("", None),
+        ("device=0,2", ["--gpus", "device=0,2"]),
+        ("2", ["--gpus", "2"]),
+    ],
+)
 def test_medperf_gpus_come_from_the_config_unless_the_data_owner_passes_gpus(tmp_path, option, flag):
     write_cohort(tmp_path / "data", 1)
     command = medperf(tmp_path, gpus_option=option)
@@ -114,7 +129,14 @@ def test_medperf_run_args_are_the_allowed_ones(tmp_path):
     config["tasks"]["infer"]["run_args"]["gpu"] = "all"  # a typo MedPerf refuses
     bad.write_text(yaml.safe_dump(config))
     with pytest.raises(RunnerRefusal, match="Run args gpu are not allowed"):
-        medperf_command(bad, data_path=tmp_path, output_path=tmp_path / "p", cube_folder=tmp_path / "c", parameters_config={}, tmp_folder=tmp_path / "t")
+        medperf_command(
+            bad,
+            data_path=tmp_path,
+            output_path=tmp_path / "p",
+            cube_folder=tmp_path / "c",
+            parameters_config={},
+            tmp_folder=tmp_path / "t",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -168,8 +190,15 @@ def test_brats_package_mlcube_route_with_its_empty_parameters_file(tmp_path):
     (params / "dummy.yml").write_text("")
     entry = brats_table_entry(parameters_file=True)
     entry["meta"]["year"] = 2024
-    command = brats_command(entry, data_path=data, output_path=out, parameters_dir=params, additional_files_path=dummy, gpu=False)
-    assert command[-4:] == ["infer", "--data_path=/mlcube_io0", "--output_path=/mlcube_io2", "--parameters_file=/mlcube_io3/dummy.yml"]
+    command = brats_command(
+        entry, data_path=data, output_path=out, parameters_dir=params, additional_files_path=dummy, gpu=False
+    )
+    assert command[-4:] == [
+        "infer",
+        "--data_path=/mlcube_io0",
+        "--output_path=/mlcube_io2",
+        "--parameters_file=/mlcube_io3/dummy.yml",
+    ]
     result = docker(command, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "is empty: using the default settings" in result.stderr
@@ -179,8 +208,14 @@ def test_brats_package_mlcube_route_with_its_empty_parameters_file(tmp_path):
 
 def test_brats_refuses_cpu_for_an_algorithm_not_marked_cpu_compatible(tmp_path):
     with pytest.raises(RunnerRefusal, match="not CPU-compatible"):
-        brats_command(brats_table_entry(cpu_compatible=False), data_path=tmp_path, output_path=tmp_path, parameters_dir=tmp_path,
-                      additional_files_path=tmp_path, gpu=False)
+        brats_command(
+            brats_table_entry(cpu_compatible=False),
+            data_path=tmp_path,
+            output_path=tmp_path,
+            parameters_dir=tmp_path,
+            additional_files_path=tmp_path,
+            gpu=False,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -200,7 +235,18 @@ def test_read_only_image_filesystem(tmp_path):
     """With --read-only and no /tmp mount the image may write only to /output."""
     data, out = tmp_path / "input", tmp_path / "output"
     missing = write_cohort(data, 1)
-    command = ["docker", "run", "--rm", "--read-only", "--network=none", "-v", f"{data}:/input:ro", "-v", f"{out}:/output", IMAGE]
+    command = [
+        "docker",
+        "run",
+        "--rm",
+        "--read-only",
+        "--network=none",
+        "-v",
+        f"{data}:/input:ro",
+        "-v",
+        f"{out}:/output",
+        IMAGE,
+    ]
     result = docker(command, tmp_path)
     assert result.returncode == 0, result.stderr
     check_prediction_folder(out, data, missing)
@@ -242,8 +288,13 @@ def test_shim_network_none_refuses_internet_sockets(tmp_path):
     from docker_shim import NO_NETWORK
 
     (tmp_path / "sitecustomize.py").write_text(NO_NETWORK)
-    code = "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\nexcept OSError as e:\n    print(e.errno)\n"
-    result = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(tmp_path)), capture_output=True, text=True)
+    code = (
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+        "except OSError as e:\n    print(e.errno)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(tmp_path)), capture_output=True, text=True
+    )
     assert result.stdout.strip() == "101", result.stderr  # ENETUNREACH
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() != "101"  # without it: refused by the closed port, not unreachable

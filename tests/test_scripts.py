@@ -44,7 +44,10 @@ def test_learning_curve_plot_draws_every_run_and_target(tmp_path):
         folder = tmp_path / run
         folder.mkdir()
         lines = ["stage,epoch,step,val_l1,val_ssim,val_ssim_tumour,val_dice_wt,elapsed", "stage1,0,5,0.5,0.1,0.1,,1"]
-        lines += [f"stage2,{e},{10 * (e + 1)},{0.3 - 0.02 * e},{0.5 + offset + 0.05 * e},0.4,{0.1 * e},{60 * e}" for e in range(4)]
+        lines += [
+            f"stage2,{e},{10 * (e + 1)},{0.3 - 0.02 * e},{0.5 + offset + 0.05 * e},0.4,{0.1 * e},{60 * e}"
+            for e in range(4)
+        ]
         (folder / "metrics_t1c.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "curves.png"
     subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_learning_curves.py"), str(out), str(tmp_path / "a"),

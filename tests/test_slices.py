@@ -128,10 +128,8 @@ def test_dataset_items_are_padded_normalised_slices(cohort, tmp_path, target):
     case_id, axial, record = dataset.locate(3)
     images, seg = _stored_volumes(cohort, case_id)
     mask = brain_mask(list(images.values()))
-    expected = {
-        m: (images[m] / (DEFAULT_HEADROOM * np.percentile(images[m][mask & (images[m] > 0)], 99.5)) * 2 - 1)[:, :, axial]
-        for m in MODALITIES
-    }
+    scales = {m: DEFAULT_HEADROOM * np.percentile(images[m][mask & (images[m] > 0)], 99.5) for m in MODALITIES}
+    expected = {m: (images[m] / scales[m] * 2 - 1)[:, :, axial] for m in MODALITIES}
     expected = {m: np.where(images[m][:, :, axial] > 0, v, -1.0) for m, v in expected.items()}
     for channel, modality in enumerate(sources_for(target)):
         np.testing.assert_allclose(crop_slices(sample.sources[channel].numpy(), record), expected[modality], atol=1e-6)
@@ -268,7 +266,9 @@ def test_training_and_inference_feed_the_network_the_same_normalised_sources(coh
     from brasyn.inference.predictor import Predictor
 
     target = Modality.T2F
-    dataset = SliceDataset(build_slice_cache(discover_cases(cohort), tmp_path / "cache", CacheOptions(dtype="float32")), target, SIZE)
+    dataset = SliceDataset(
+        build_slice_cache(discover_cases(cohort), tmp_path / "cache", CacheOptions(dtype="float32")), target, SIZE
+    )
     case_id, axial, record = dataset.locate(2)
     images, _ = _stored_volumes(cohort, case_id)
     intensity = IntensityModel(target=target, sources=sources_for(target), intercept=0.0, coefficients=(1 / 3,) * 3)

@@ -85,7 +85,9 @@ def test_demo_preset_is_a_small_model():
 
 
 def test_mapping_overrides_a_preset_key_by_key():
-    setup = load_training_setup({"preset": "tiny", "model": {"base_channels": 4}, "training": {"stage2": {"max_steps": 7}}})
+    setup = load_training_setup(
+        {"preset": "tiny", "model": {"base_channels": 4}, "training": {"stage2": {"max_steps": 7}}}
+    )
     tiny = load_training_setup("tiny")
     assert setup.model == dataclasses.replace(tiny.model, base_channels=4)
     assert setup.training.stage2 == dataclasses.replace(tiny.training.stage2, max_steps=7)
@@ -99,7 +101,9 @@ def test_yaml_file_round_trip(tmp_path, tiny):
     assert load_training_setup(str(path)) == tiny
     overrides = tmp_path / "overrides.yml"
     overrides.write_text("preset: tiny\ntraining:\n  seed: 3\n")
-    assert load_training_setup(overrides) == dataclasses.replace(tiny, training=dataclasses.replace(tiny.training, seed=3))
+    assert load_training_setup(overrides) == dataclasses.replace(
+        tiny, training=dataclasses.replace(tiny.training, seed=3)
+    )
 
 
 @pytest.mark.parametrize(
@@ -436,7 +440,9 @@ def test_cli_reports_bad_options(cohort, tmp_path, options, message):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_requested_without_cuda_is_a_config_error(cohort, tmp_path):
-    result = CliRunner().invoke(app, ["train", str(cohort), str(tmp_path / "o"), "--config", "tiny", "--device", "cuda"])
+    result = CliRunner().invoke(
+        app, ["train", str(cohort), str(tmp_path / "o"), "--config", "tiny", "--device", "cuda"]
+    )
     assert isinstance(result.exception, ConfigError) and "cuda" in str(result.exception)
 
 
@@ -459,7 +465,13 @@ def test_ddp_under_torchrun_on_cpu(cohort, tmp_path):
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(p.name for p in out.iterdir()) == ["brasyn_t1c.pt", "cache", "config.yaml", "metrics_t1c.csv", "resume"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "brasyn_t1c.pt",
+        "cache",
+        "config.yaml",
+        "metrics_t1c.csv",
+        "resume",
+    ]
     cached = build_slice_cache(discover_cases(cohort), out / "cache")
     train_ids, _ = split_cases([c.case_id for c in cached], 0.34, 0)
     per_rank_steps = (sum(c.n_slices for c in cached if c.case_id in train_ids) // 2) // 2
@@ -495,7 +507,12 @@ def test_validation_scores_a_perfect_and_a_blind_prediction(dataset):
     perfect_logits = torch.nn.functional.one_hot(seg, 4).permute(0, 3, 1, 2).float()
     queue = [(truth, perfect_logits), (torch.full_like(truth, -1.0), torch.zeros_like(perfect_logits))]
     perfect = validate(lambda x: queue.pop(0), dataset, indices, device=torch.device("cpu"))
-    assert perfect == {"val_l1": 0.0, "val_ssim": pytest.approx(1.0), "val_ssim_tumour": pytest.approx(1.0), "val_dice_wt": 1.0}
+    assert perfect == {
+        "val_l1": 0.0,
+        "val_ssim": pytest.approx(1.0),
+        "val_ssim_tumour": pytest.approx(1.0),
+        "val_dice_wt": 1.0,
+    }
     blind = validate(lambda x: queue.pop(0), dataset, indices, device=torch.device("cpu"))
     assert blind["val_dice_wt"] == 0.0  # every pixel predicted background (argmax of equal logits is class 0)
     assert blind["val_ssim_tumour"] < 0.1 < blind["val_ssim"]  # a flat image misses the tumour most

@@ -72,8 +72,11 @@ def test_no_checkpoint_anywhere_is_one_error_naming_both_folders(tmp_path):
     with pytest.raises(CheckpointError) as info:
         resolve_weights(given, fallback=image)
     assert str(info.value) == (
-        f"{given}: expected brasyn_{{t1n,t1c,t2w,t2f}}.pt (or one folder holding them), found none; the image's {image} holds none either"
+        f"{given}: expected brasyn_{{t1n,t1c,t2w,t2f}}.pt (or one folder holding them), found none;"
+        f" the image's {image} holds none either"
     )
     with pytest.raises(CheckpointError) as info:
         resolve_weights(image, fallback=image)  # the image's own folder: nothing to fall back to
-    assert str(info.value) == f"{image}: expected brasyn_{{t1n,t1c,t2w,t2f}}.pt (or one folder holding them), found none"
+    assert (
+        str(info.value) == f"{image}: expected brasyn_{{t1n,t1c,t2w,t2f}}.pt (or one folder holding them), found none"
+    )

@@ -27,11 +27,18 @@ def test_writes_an_int16_image_and_a_uint8_tumour_map(tmp_path):
 
 
 def test_without_a_tumour_map_only_the_image_is_written(tmp_path):
-    write_prediction(_prediction(False), new_geometry(SHAPE, np.eye(4)), tmp_path / "a-t1n.nii.gz", tmp_path / "a-seg.nii.gz")
+    write_prediction(
+        _prediction(False), new_geometry(SHAPE, np.eye(4)), tmp_path / "a-t1n.nii.gz", tmp_path / "a-seg.nii.gz"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-t1n.nii.gz"]
 
 
 def test_a_failed_tumour_map_takes_the_image_back(tmp_path):
     with pytest.raises(OSError):
-        write_prediction(_prediction(True), new_geometry(SHAPE, np.eye(4)), tmp_path / "a-t1n.nii.gz", tmp_path / "no" / "a-seg.nii.gz")
+        write_prediction(
+            _prediction(True),
+            new_geometry(SHAPE, np.eye(4)),
+            tmp_path / "a-t1n.nii.gz",
+            tmp_path / "no" / "a-seg.nii.gz",
+        )
     assert list(tmp_path.iterdir()) == []

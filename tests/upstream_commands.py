@@ -103,7 +103,10 @@ def medperf_command(
     command += ["--volume", f"{tmp_folder}:/tmp:rw"]  # add_medperf_tmp_folder
     command += ["--network", "none"]
     if gpus is not None:
-        command += ["--gpus", "all" if gpus == "all" else str(gpus) if isinstance(gpus, int) else "device=" + ",".join(gpus)]
+        command += [
+            "--gpus",
+            "all" if gpus == "all" else str(gpus) if isinstance(gpus, int) else "device=" + ",".join(gpus),
+        ]
     if run_args.get("shm_size") is not None:
         command += ["--shm-size", str(run_args["shm_size"])]
     for key, value in run_args.get("environment", {}).items():
@@ -121,7 +124,13 @@ def medperf_command(
 # algorithm_config.py: the fields an algorithm table entry needs (MetaData, RunArgs without defaults)
 BRATS_META_FIELDS = {"authors", "paper", "challenge", "challenge_manuscript", "rank", "year"}
 BRATS_RUN_ARGS_FIELDS = {"docker_image", "input_name_schema"}
-BRATS_RUN_ARGS_OPTIONAL = {"parameters_file", "requires_root", "shm_size", "cpu_compatible", "subject_modality_separator"}
+BRATS_RUN_ARGS_OPTIONAL = {
+    "parameters_file",
+    "requires_root",
+    "shm_size",
+    "cpu_compatible",
+    "subject_modality_separator",
+}
 
 
 def brats_command(
@@ -144,7 +153,9 @@ def brats_command(
     """
     meta, run_args = entry["meta"], entry["run_args"]
     if not gpu and not run_args.get("cpu_compatible", False):
-        raise RunnerRefusal("No Cuda installation/ GPU was found and the chosen algorithm is not CPU-compatible. Aborting...")
+        raise RunnerRefusal(
+            "No Cuda installation/ GPU was found and the chosen algorithm is not CPU-compatible. Aborting..."
+        )
     command = [DOCKER, "run", "--rm", "--network", "none", "--shm-size", run_args.get("shm_size", "4gb")]
     if not run_args.get("requires_root", False):
         command += ["-u", f"{os.getuid()}:{os.getgid()}"]

@@ -1,18 +1,15 @@
-"""The `brasyn` command line. Each sub-command lives in `brasyn.commands.<name>` and registers itself.
+"""The `brasyn` command line. Each sub-command lives in `brasyn.commands.<name>`; this module imports
+them and adds their typer commands and apps by reference, so a misspelt name fails at import.
 
 A `BrasynError` becomes one line on stderr and exit status 1; unexpected errors keep their traceback.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
 from brasyn.cli_support import configure_logging, run_app
-
-# Modules under brasyn.commands, each exposing `register(app: typer.Typer) -> None`.
-COMMAND_MODULES: tuple[str, ...] = ("infer", "evaluate", "baseline", "train", "phantom")
+from brasyn.commands import baseline, evaluate, infer, phantom, train
 
 app = typer.Typer(
     name="brasyn",
@@ -22,8 +19,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(f"brasyn.commands.{_name}").register(app)
+app.command("infer")(infer.infer)
+app.command("evaluate")(evaluate.evaluate_command)
+app.add_typer(baseline.baseline_app, name="baseline")
+app.command("train")(train.train_command)
+app.add_typer(phantom.phantom_app, name="phantom")
 
 
 @app.callback()

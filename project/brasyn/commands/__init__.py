@@ -1,1 +1,1 @@
-"""CLI sub-commands; each module exposes `register(app)` and is listed in `brasyn.cli.COMMAND_MODULES`."""
+"""CLI sub-commands, one module each; `brasyn.cli` imports them and adds their commands to the app."""

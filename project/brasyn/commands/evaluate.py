@@ -11,9 +11,15 @@ from brasyn.errors import InputError
 
 def evaluate_command(
     pred: Path = typer.Option(..., "--pred", help="Prediction folder: {case}-{missing}.nii.gz, flat."),
-    labels: Path = typer.Option(..., "--labels", help="Labels in the MedPerf layout: missing.json + original_data/<case>/."),
-    seg: Path | None = typer.Option(None, "--seg", help="Folder of the model's {case}-seg.nii.gz maps: adds Dice ET/TC/WT."),
-    out: Path | None = typer.Option(None, "--out", help="Write cases.csv, summary.json, qc/<case>.png and overview.png here."),
+    labels: Path = typer.Option(
+        ..., "--labels", help="Labels in the MedPerf layout: missing.json + original_data/<case>/."
+    ),
+    seg: Path | None = typer.Option(
+        None, "--seg", help="Folder of the model's {case}-seg.nii.gz maps: adds Dice ET/TC/WT."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write cases.csv, summary.json, qc/<case>.png and overview.png here."
+    ),
     baseline: Path | None = typer.Option(None, "--baseline", help="A second prediction folder scored side by side."),
     pictures: bool = typer.Option(True, "--pictures/--no-pictures", help="QC montages (with --out)."),
 ) -> None:
@@ -44,5 +50,3 @@ def evaluate_command(
         raise typer.Exit(code=1)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("evaluate")(evaluate_command)

@@ -11,25 +11,29 @@ from brasyn.inference.settings import InferenceSettings
 DEFAULTS = InferenceSettings()  # the one source of the options' defaults (options left out stay None)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("infer")(infer)
-
-
 def infer(
     data: Path = typer.Argument(..., help="Folder of case folders (each holding 3 of the 4 modalities)."),
     output: Path = typer.Argument(..., help="Folder for {case}-{missing}.nii.gz (only predictions are written here)."),
     weights: Path | None = typer.Option(
-        None, "--weights", help="Folder holding brasyn_{t1n,t1c,t2w,t2f}.pt [default: $BRASYN_WEIGHTS or workspace/additional_files]."
+        None,
+        "--weights",
+        help="Folder holding brasyn_{t1n,t1c,t2w,t2f}.pt [default: $BRASYN_WEIGHTS or workspace/additional_files].",
     ),
     batch_size: str | None = typer.Option(
-        None, "--batch-size", show_default=str(DEFAULTS.batch_size),
+        None,
+        "--batch-size",
+        show_default=str(DEFAULTS.batch_size),
         help="Axial slices per forward pass: auto (by device) or a positive integer.",
     ),
-    device: str | None = typer.Option(None, "--device", show_default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N."),
+    device: str | None = typer.Option(
+        None, "--device", show_default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N."
+    ),
     precision: str | None = typer.Option(
         None, "--precision", show_default=DEFAULTS.precision, help="Autocast on CUDA: auto, fp32, bf16 or fp16."
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing predictions (default: skip those cases)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace existing predictions (default: skip those cases)."
+    ),
     seg_output: Path | None = typer.Option(
         None, "--seg-output", help="Also write the tumour map {case}-seg.nii.gz (labels 0-3) into this separate folder."
     ),

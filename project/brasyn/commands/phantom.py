@@ -14,10 +14,6 @@ phantom_app = typer.Typer(
 )
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(phantom_app, name="phantom")
-
-
 def _shape(shape: str | None, small: bool) -> tuple[int, int, int]:
     from brasyn.constants import BRATS_SHAPE
     from brasyn.errors import ConfigError
@@ -34,14 +30,16 @@ def _shape(shape: str | None, small: bool) -> tuple[int, int, int]:
 
 
 def _config(shape: str | None, small: bool):
-    from brasyn.data.phantom import PhantomConfig
+    from brasyn.phantom import PhantomConfig
 
     return PhantomConfig(shape=_shape(shape, small))
 
 
 CASES = typer.Option(..., "--cases", "-n", min=1, help="Number of cases.")
 SEED = typer.Option(0, "--seed", help="Cohort seed; case k depends only on (seed, case number).")
-SMALL = typer.Option(False, "--small", help=f"Small volumes {'x'.join(map(str, SMALL_SHAPE))} (same field of view) for quick tests.")
+SMALL = typer.Option(
+    False, "--small", help=f"Small volumes {'x'.join(map(str, SMALL_SHAPE))} (same field of view) for quick tests."
+)
 SHAPE = typer.Option(None, "--shape", help="Grid size such as 96,96,62 (overrides --small); default 240,240,155.")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
 
@@ -57,7 +55,7 @@ def train(
     progress: bool = PROGRESS,
 ) -> None:
     """Write a training cohort: 4 modalities + seg per case, and phantom.json with each case's protocol."""
-    from brasyn.data.phantom import write_training_cohort
+    from brasyn.phantom import write_training_cohort
 
     config = _config(shape, small)
     result = write_training_cohort(out, cases, seed, config, first_id=first_id, progress=progress)
@@ -73,13 +71,15 @@ def validation(
     labels_out: Path = typer.Argument(..., help="Folder for original_data/<case>/ (4 + seg) and missing.json."),
     cases: int = CASES,
     seed: int = SEED,
-    first_id: int = typer.Option(20000, "--first-id", help="Number of the first case (default keeps clear of training ids)."),
+    first_id: int = typer.Option(
+        20000, "--first-id", help="Number of the first case (default keeps clear of training ids)."
+    ),
     small: bool = SMALL,
     shape: str | None = SHAPE,
     progress: bool = PROGRESS,
 ) -> None:
     """Write a challenge-style validation cohort with its ground truth kept aside (MedPerf layout)."""
-    from brasyn.data.phantom import write_validation_cohort
+    from brasyn.phantom import write_validation_cohort
 
     config = _config(shape, small)
     result = write_validation_cohort(data_out, labels_out, cases, seed, config, first_id=first_id, progress=progress)

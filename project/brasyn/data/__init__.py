@@ -1,1 +1,1 @@
-"""Data: case discovery, normalisation, slice datasets, synthetic phantoms."""
+"""Data: case discovery, normalisation, slice datasets."""

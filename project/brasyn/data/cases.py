@@ -121,7 +121,9 @@ def discover_cases(data_path: Path) -> list[Case]:
     """
     data_path = Path(data_path)
     if not data_path.is_dir():
-        raise InputError(f"{data_path}: expected a folder of case folders, found {'a file' if data_path.exists() else 'nothing'}")
+        raise InputError(
+            f"{data_path}: expected a folder of case folders, found {'a file' if data_path.exists() else 'nothing'}"
+        )
     cases = []
     for entry in sorted(data_path.iterdir()):
         if entry.is_dir() and not entry.name.startswith("."):
@@ -186,9 +188,12 @@ def load_case(case: Case, *, modalities: tuple[Modality, ...] | None = None, wit
 
 def _check_same_geometry(case_id: str, name: str, geometry: Geometry, reference_name: str, reference: Geometry) -> None:
     if geometry.shape != reference.shape:
-        raise GeometryError(f"{case_id}: {name} has shape {geometry.shape}, expected {reference.shape} like {reference_name}")
+        raise GeometryError(
+            f"{case_id}: {name} has shape {geometry.shape}, expected {reference.shape} like {reference_name}"
+        )
     if not geometry.matches(reference):
         diff = float(np.abs(geometry.affine - reference.affine).max())
         raise GeometryError(
-            f"{case_id}: {name} affine differs from {reference_name}'s by up to {diff:.3g} mm (expected the same affine)"
+            f"{case_id}: {name} affine differs from {reference_name}'s by up to {diff:.3g} mm"
+            " (expected the same affine)"
         )

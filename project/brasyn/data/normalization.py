@@ -39,7 +39,9 @@ def brain_mask(volumes: Sequence[np.ndarray]) -> np.ndarray:
     return mask
 
 
-def robust_scale(volume: np.ndarray, mask: np.ndarray, percentile: float = DEFAULT_PERCENTILE, *, name: str = "") -> float:
+def robust_scale(
+    volume: np.ndarray, mask: np.ndarray, percentile: float = DEFAULT_PERCENTILE, *, name: str = ""
+) -> float:
     """The `percentile` of `volume` inside `mask` (positive voxels only), in scanner units."""
     values = volume[mask & (volume > 0)]
     if values.size == 0:
@@ -75,7 +77,9 @@ class Normalization:
         if not self.headroom >= 1.0:
             raise ValueError(f"headroom: expected >= 1, found {self.headroom}")
 
-    def case_scales(self, volumes: Mapping[Modality, np.ndarray], *, name: str = "") -> tuple[np.ndarray, dict[Modality, float]]:
+    def case_scales(
+        self, volumes: Mapping[Modality, np.ndarray], *, name: str = ""
+    ) -> tuple[np.ndarray, dict[Modality, float]]:
         """The shared brain mask of a case's volumes (non-zero in any) and each volume's scale inside it."""
         mask = brain_mask(list(volumes.values()))
         scales = {
@@ -100,7 +104,9 @@ class Normalization:
         clipped at the percentile itself (headroom 1)."""
         data = dict(data or {})
         try:
-            return cls(percentile=float(data.get("percentile", DEFAULT_PERCENTILE)), headroom=float(data.get("headroom", 1.0)))
+            return cls(
+                percentile=float(data.get("percentile", DEFAULT_PERCENTILE)), headroom=float(data.get("headroom", 1.0))
+            )
         except (TypeError, ValueError) as exc:
             raise CheckpointError(f"invalid normalization in checkpoint: {exc}") from exc
 

@@ -47,9 +47,9 @@ logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 2  # bump whenever the code that fills the cache changes what it stores
 CACHE_DTYPES = ("float16", "float32")
+# Largest segmentation label (BraTS 2023: 1 NCR, 2 ED, 3 ET). Older BraTS label ET as 4: mapped to 3.
 MAX_LABEL = 3
 OPEN_CASES = 64  # memory-mapped cases a SliceDataset keeps open (LRU)
-"""Largest segmentation label (BraTS 2023: 1 NCR, 2 ED, 3 ET). Older BraTS label ET as 4: mapped to 3."""
 
 
 @dataclass(frozen=True)
@@ -153,9 +153,8 @@ def cache_case(case: Case, cache_dir: Path, options: CacheOptions) -> CachedCase
     )
     seg = np.where(volumes.seg == 4, MAX_LABEL, volumes.seg).astype(np.uint8)  # (H, W, D)
     if seg.max(initial=0) > MAX_LABEL:
-        raise InputError(
-            f"{case.case_id}: {case.seg.name if case.seg else 'seg'} has label {int(seg.max())}, expected labels 0..{MAX_LABEL}"
-        )
+        name = case.seg.name if case.seg else "seg"
+        raise InputError(f"{case.case_id}: {name} has label {int(seg.max())}, expected labels 0..{MAX_LABEL}")
     tumour = seg > 0
     per_slice = (tumour if options.tumour_slices_only else mask | tumour).any(axis=(0, 1))  # (D,)
     selected = np.flatnonzero(per_slice)
@@ -213,7 +212,9 @@ def build_slice_cache(
     """
     usable = [c for c in cases if _usable(c)]
     if not usable:
-        raise InputError(f"expected training cases with 4 modalities and a seg, found none among {len(cases)} case folders")
+        raise InputError(
+            f"expected training cases with 4 modalities and a seg, found none among {len(cases)} case folders"
+        )
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     bar = dict(total=len(usable), desc="slice cache", unit="case", disable=None if progress is None else not progress)
@@ -244,7 +245,9 @@ def split_cases(case_ids: Sequence[str], validation_fraction: float, seed: int) 
 
 def fit_intensity_model(cases: Sequence[CachedCase], target: Modality, normalization: Normalization) -> IntensityModel:
     """The model that predicts `target`'s scale from its sources' scales, fitted on `cases`."""
-    return IntensityModel.fit(target, sources_for(target), [c.scales for c in cases], percentile=normalization.percentile)
+    return IntensityModel.fit(
+        target, sources_for(target), [c.scales for c in cases], percentile=normalization.percentile
+    )
 
 
 class SliceSample(NamedTuple):

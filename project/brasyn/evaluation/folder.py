@@ -31,7 +31,9 @@ class Problem(NamedTuple):
     """One defect of a prediction folder or file. `case_id` is "" for entries that match no case."""
 
     case_id: str
-    kind: str  # missing | subfolder | wrong-suffix | wrong-extension | stray | unreadable | shape | affine | background | non-finite | missing-seg | unreadable-truth
+    # missing | subfolder | wrong-suffix | wrong-extension | stray | unreadable | shape | affine | background |
+    # non-finite | missing-seg | unreadable-truth
+    kind: str
     path: str  # file name (relative to the checked folder)
     message: str
 
@@ -58,7 +60,8 @@ class LabelCase:
 
 def missing_prediction(case: LabelCase) -> Problem:
     """The problem of a case whose prediction file is absent (one wording for the folder check and the scores)."""
-    return Problem(case.case_id, "missing", case.prediction_name, f"{case.case_id}: prediction {case.prediction_name} not found")
+    message = f"{case.case_id}: prediction {case.prediction_name} not found"
+    return Problem(case.case_id, "missing", case.prediction_name, message)
 
 
 def read_labels(labels: Path) -> list[LabelCase]:
@@ -104,22 +107,33 @@ def _strip_extension(name: str) -> tuple[str, str]:
 def _classify_stray(name: str, is_dir: bool, expected: dict[str, Modality]) -> Problem:
     """Name the kind of an unexpected folder entry, matching the longest case id it starts with."""
     if is_dir:
-        return Problem("", "subfolder", name, f"{name}/: sub-folder in the prediction folder (predictions must be flat, nothing else)")
+        return Problem(
+            "",
+            "subfolder",
+            name,
+            f"{name}/: sub-folder in the prediction folder (predictions must be flat, nothing else)",
+        )
     stem, ext = _strip_extension(name)
     owners = [c for c in expected if stem.startswith(f"{c}-") or stem == c]
     if not owners:
-        return Problem("", "stray", name, f"{name}: stray file matching no case (the folder must hold only predictions)")
+        return Problem(
+            "", "stray", name, f"{name}: stray file matching no case (the folder must hold only predictions)"
+        )
     case_id = max(owners, key=len)
     missing = expected[case_id]
     wanted = image_filename(case_id, missing)
     suffix = stem[len(case_id) + 1 :].lower()
     if suffix == missing.value and ext != OUTPUT_EXTENSION:
-        return Problem(case_id, "wrong-extension", name, f"{case_id}: {name} has extension {ext or 'none'}, expected {wanted}")
+        return Problem(
+            case_id, "wrong-extension", name, f"{case_id}: {name} has extension {ext or 'none'}, expected {wanted}"
+        )
     if suffix in {m.value for m in MODALITIES} | {SEG_SUFFIX}:
         what = "a copy of an input" if suffix != missing.value else "a duplicate"
         if suffix == SEG_SUFFIX:
             what = "a segmentation"
-        return Problem(case_id, "wrong-suffix", name, f"{case_id}: {name} ends with -{suffix} ({what}); expected only {wanted}")
+        return Problem(
+            case_id, "wrong-suffix", name, f"{case_id}: {name} ends with -{suffix} ({what}); expected only {wanted}"
+        )
     return Problem(case_id, "wrong-suffix", name, f"{case_id}: {name} has suffix -{suffix}; expected {wanted}")
 
 
@@ -128,7 +142,9 @@ def check_folder_names(pred_dir: Path, cases: list[LabelCase]) -> tuple[dict[str
     (missing prediction, sub-folder, wrong suffix or extension, stray file, hidden files included)."""
     pred_dir = Path(pred_dir)
     if not pred_dir.is_dir():
-        raise InputError(f"{pred_dir}: expected a folder of predictions, found {'a file' if pred_dir.exists() else 'nothing'}")
+        raise InputError(
+            f"{pred_dir}: expected a folder of predictions, found {'a file' if pred_dir.exists() else 'nothing'}"
+        )
     expected = {c.case_id: c.missing for c in cases}
     wanted = {c.prediction_name: c.case_id for c in cases}
     found: dict[str, Path] = {}
@@ -155,14 +171,35 @@ def check_prediction_volume(
     """Content checks of one loaded prediction: shape and affine as the ground truth, finite values,
     background exactly 0 wherever all sources are 0. Shape problems stop the other checks."""
     if geometry.shape != reference.shape:
-        return [Problem(case_id, "shape", name, f"{case_id}: {name} has shape {geometry.shape}, expected {reference.shape} like the ground truth")]
+        return [
+            Problem(
+                case_id,
+                "shape",
+                name,
+                f"{case_id}: {name} has shape {geometry.shape}, expected {reference.shape} like the ground truth",
+            )
+        ]
     problems = []
     if not np.allclose(geometry.affine, reference.affine, atol=AFFINE_TOLERANCE):
         diff = float(np.abs(geometry.affine - reference.affine).max())
-        problems.append(Problem(case_id, "affine", name, f"{case_id}: {name} affine differs from the ground truth's by up to {diff:.3g} mm"))
+        problems.append(
+            Problem(
+                case_id,
+                "affine",
+                name,
+                f"{case_id}: {name} affine differs from the ground truth's by up to {diff:.3g} mm",
+            )
+        )
     finite = np.isfinite(data)
     if not finite.all():
-        problems.append(Problem(case_id, "non-finite", name, f"{case_id}: {name} holds {int((~finite).sum())} NaN/infinite voxels (scored as 0)"))
+        problems.append(
+            Problem(
+                case_id,
+                "non-finite",
+                name,
+                f"{case_id}: {name} holds {int((~finite).sum())} NaN/infinite voxels (scored as 0)",
+            )
+        )
     background = np.ones(reference.shape, dtype=bool)
     for source in sources:
         background &= source == 0
@@ -171,6 +208,12 @@ def check_prediction_volume(
         values = np.abs(data[outside & finite])
         largest = f", |value| up to {values.max():.4g}" if values.size else ""
         problems.append(
-            Problem(case_id, "background", name, f"{case_id}: {name} is non-zero in {int(outside.sum())} background voxels (sources all 0){largest}; expected exactly 0")
+            Problem(
+                case_id,
+                "background",
+                name,
+                f"{case_id}: {name} is non-zero in {int(outside.sum())} background voxels (sources all 0){largest};"
+                " expected exactly 0",
+            )
         )
     return problems

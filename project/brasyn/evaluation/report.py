@@ -13,13 +13,13 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
 from brasyn.constants import REGIONS, SEG_SUFFIX, Modality, image_filename
-from brasyn.data.cases import load_case
+from brasyn.data.cases import CaseVolumes, load_case
 from brasyn.data.normalization import brain_mask
 from brasyn.errors import InputError
 from brasyn.evaluation import qc
@@ -34,7 +34,7 @@ from brasyn.evaluation.folder import (
 )
 from brasyn.evaluation.ssim import container_ssim, percentile_scores
 from brasyn.io.atomic import atomic_path, atomic_write_text
-from brasyn.io.nifti import load_volume
+from brasyn.io.nifti import Geometry, load_volume
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,9 @@ def _json_number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _load_prediction(path: Path, label: LabelCase, reference, sources: list[np.ndarray]) -> tuple[np.ndarray | None, list[Problem]]:
+def _load_prediction(
+    path: Path, label: LabelCase, reference: Geometry, sources: list[np.ndarray]
+) -> tuple[np.ndarray | None, list[Problem]]:
     """Load one prediction and run the content checks; the array is None when it cannot be scored."""
     try:
         data, geometry = load_volume(path, case_id=label.case_id, check_finite=False)
@@ -171,11 +173,14 @@ def score_case(
     return scores
 
 
-def _seg_scores(seg_dir: Path, label: LabelCase, truth_seg: np.ndarray | None, shape) -> tuple[dict[str, float], list[Problem]]:
+def _seg_scores(
+    seg_dir: Path, label: LabelCase, truth_seg: np.ndarray | None, shape
+) -> tuple[dict[str, float], list[Problem]]:
     name = image_filename(label.case_id, SEG_SUFFIX)
     path = Path(seg_dir) / name
     if not path.is_file():
-        return {}, [Problem(label.case_id, "missing-seg", name, f"{label.case_id}: segmentation {name} not found in {seg_dir}")]
+        message = f"{label.case_id}: segmentation {name} not found in {seg_dir}"
+        return {}, [Problem(label.case_id, "missing-seg", name, message)]
     if truth_seg is None:
         return {}, []
     try:
@@ -183,9 +188,19 @@ def _seg_scores(seg_dir: Path, label: LabelCase, truth_seg: np.ndarray | None, s
     except InputError as exc:
         return {}, [Problem(label.case_id, "unreadable", name, str(exc))]
     if geometry.shape != tuple(shape):
-        return {}, [Problem(label.case_id, "shape", name, f"{label.case_id}: {name} has shape {geometry.shape}, expected {tuple(shape)}")]
+        message = f"{label.case_id}: {name} has shape {geometry.shape}, expected {tuple(shape)}"
+        return {}, [Problem(label.case_id, "shape", name, message)]
     dice = region_dice(np.nan_to_num(data), truth_seg)
     return {f"dice_{region}": value for region, value in dice.items()}, []
+
+
+class _Run(NamedTuple):
+    """One prediction folder being scored: its result so far, the predictions found by case id, and
+    where its segmentations are (only the model's are scored)."""
+
+    result: RunResult
+    found: dict[str, Path]
+    seg_dir: Path | None
 
 
 def evaluate(
@@ -205,18 +220,10 @@ def evaluate(
     prediction folder that does not exist.
     """
     labels = read_labels(labels_dir)
-    runs_in = [("model", Path(pred_dir), seg_dir)]
+    folders = [("model", Path(pred_dir), seg_dir)]
     if baseline_dir is not None:
-        runs_in.append(("baseline", Path(baseline_dir), None))
-    found: dict[str, dict[str, Path]] = {}
-    results: dict[str, RunResult] = {}
-    for name, folder, _ in runs_in:
-        present, problems = check_folder_names(folder, labels)
-        found[name] = present
-        results[name] = RunResult(name=name, pred_dir=folder, cases=[], folder_problems=[p for p in problems if p.kind != "missing"])
-        for p in problems:
-            if p.kind == "missing":
-                logger.warning("%s", p.message)
+        folders.append(("baseline", Path(baseline_dir), None))
+    runs = [_open_run(name, folder, run_seg_dir, labels) for name, folder, run_seg_dir in folders]
     slices: list[qc.CaseSlices] = []
     written: list[Path] = []
     for label in tqdm(labels, desc="evaluate", unit="case", disable=not progress if progress is not None else None):
@@ -224,64 +231,104 @@ def evaluate(
             gt = load_case(label.case, with_seg=label.case.seg is not None)
         except InputError as exc:  # one broken ground-truth case must not stop the others
             logger.error("%s: ground truth unreadable, case not scored: %s", label.case_id, exc)
-            for name, _, _ in runs_in:
-                problems = [Problem(label.case_id, "unreadable-truth", label.case.folder.name, f"ground truth unreadable: {exc}")]
-                if label.case_id not in found[name]:
-                    problems.append(missing_prediction(label))
-                results[name].cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=problems))
+            for run in runs:
+                run.result.cases.append(_unreadable_truth(run, label, exc))
             continue
         truth = gt.images[label.missing]
         sources = [gt.images[m] for m in label.sources]
         brain = brain_mask(list(gt.images.values()))
-        model_prediction = None
-        for name, _, run_seg_dir in runs_in:
-            run = results[name]
-            path = found[name].get(label.case_id)
-            if path is None:
-                problem = missing_prediction(label)
-                run.cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=[problem]))
-                continue
-            prediction, problems = _load_prediction(path, label, gt.geometry, sources)
-            if prediction is None:
-                run.cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=problems))
-                continue
-            scores = score_case(prediction, truth, gt.seg, brain)
-            if run_seg_dir is not None:
-                dice, seg_problems = _seg_scores(run_seg_dir, label, gt.seg, truth.shape)
-                scores.update(dice)
-                problems += seg_problems
-            status = "flagged" if problems else "ok"
-            run.cases.append(CaseResult(label.case_id, label.missing, status, scores=scores, problems=problems))
-            if name == "model":
-                model_prediction = prediction
-            logger.info(
-                "%s %s (%s): SSIM container %.4f, whole %.4f, tumour %.4f, healthy %.4f%s",
-                name, label.case_id, label.missing, scores["ssim_container"], scores["ssim_full"],
-                scores["ssim_tumor_region"], scores["ssim_healthy_region"], f" [{len(problems)} problem(s)]" if problems else "",
-            )
-        if out_dir is not None and pictures and model_prediction is not None:
-            scores = results["model"].cases[-1].scores
-            s = qc.case_slices(
-                label.case_id,
-                label.missing.value,
-                {m.value: gt.images[m] for m in label.sources},
-                model_prediction,
-                truth,
-                gt.seg,
-                caption=f"SSIM {scores['ssim_container']:.3f} / {scores['ssim_full']:.3f}",
-            )
+        predictions = [_score_run(run, label, gt, truth, sources, brain) for run in runs]
+        if out_dir is not None and pictures and predictions[0] is not None:
+            s = _qc_slices(label, gt, predictions[0], truth, runs[0].result.cases[-1].scores)
             written.append(qc.save_png(qc.montage(s), Path(out_dir) / "qc" / f"{label.case_id}.png"))
             slices.append(s)
-    evaluation = Evaluation(runs=[results[name] for name, _, _ in runs_in])
+    evaluation = Evaluation(runs=[run.result for run in runs])
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_csv(evaluation, out_dir / "cases.csv")
-        write_summary(evaluation, out_dir / "summary.json")
-        if pictures:
-            written.append(qc.save_png(qc.overview(slices), out_dir / "overview.png"))
+        written += _write_report(evaluation, Path(out_dir), slices if pictures else None)
     evaluation.pictures = written
     return evaluation
+
+
+def _open_run(name: str, folder: Path, seg_dir: Path | None, labels: list[LabelCase]) -> _Run:
+    """Check a prediction folder's file names against the labels. A missing prediction is only
+    logged here (it becomes the case's problem); the other findings belong to the folder."""
+    present, problems = check_folder_names(folder, labels)
+    result = RunResult(
+        name=name, pred_dir=folder, cases=[], folder_problems=[p for p in problems if p.kind != "missing"]
+    )
+    for p in problems:
+        if p.kind == "missing":
+            logger.warning("%s", p.message)
+    return _Run(result=result, found=present, seg_dir=seg_dir)
+
+
+def _unreadable_truth(run: _Run, label: LabelCase, exc: InputError) -> CaseResult:
+    """The result of a case whose ground truth cannot be read (plus its missing prediction, if so)."""
+    problems = [Problem(label.case_id, "unreadable-truth", label.case.folder.name, f"ground truth unreadable: {exc}")]
+    if label.case_id not in run.found:
+        problems.append(missing_prediction(label))
+    return CaseResult(label.case_id, label.missing, "not scored", problems=problems)
+
+
+def _score_run(
+    run: _Run, label: LabelCase, gt: CaseVolumes, truth: np.ndarray, sources: list[np.ndarray], brain: np.ndarray
+) -> np.ndarray | None:
+    """Score one run's prediction of one case and append the result; returns the prediction (None
+    when it could not be scored)."""
+    path = run.found.get(label.case_id)
+    if path is None:
+        run.result.cases.append(
+            CaseResult(label.case_id, label.missing, "not scored", problems=[missing_prediction(label)])
+        )
+        return None
+    prediction, problems = _load_prediction(path, label, gt.geometry, sources)
+    if prediction is None:
+        run.result.cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=problems))
+        return None
+    scores = score_case(prediction, truth, gt.seg, brain)
+    if run.seg_dir is not None:
+        dice, seg_problems = _seg_scores(run.seg_dir, label, gt.seg, truth.shape)
+        scores.update(dice)
+        problems += seg_problems
+    status = "flagged" if problems else "ok"
+    run.result.cases.append(CaseResult(label.case_id, label.missing, status, scores=scores, problems=problems))
+    logger.info(
+        "%s %s (%s): SSIM container %.4f, whole %.4f, tumour %.4f, healthy %.4f%s",
+        run.result.name,
+        label.case_id,
+        label.missing,
+        scores["ssim_container"],
+        scores["ssim_full"],
+        scores["ssim_tumor_region"],
+        scores["ssim_healthy_region"],
+        f" [{len(problems)} problem(s)]" if problems else "",
+    )
+    return prediction
+
+
+def _qc_slices(
+    label: LabelCase, gt: CaseVolumes, prediction: np.ndarray, truth: np.ndarray, scores: dict[str, float]
+) -> qc.CaseSlices:
+    """The QC slices of the model's prediction of one case, captioned with both SSIM conventions."""
+    return qc.case_slices(
+        label.case_id,
+        label.missing.value,
+        {m.value: gt.images[m] for m in label.sources},
+        prediction,
+        truth,
+        gt.seg,
+        caption=f"SSIM {scores['ssim_container']:.3f} / {scores['ssim_full']:.3f}",
+    )
+
+
+def _write_report(evaluation: Evaluation, out_dir: Path, slices: list[qc.CaseSlices] | None) -> list[Path]:
+    """cases.csv, summary.json and (given the slices) overview.png; returns the pictures written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(evaluation, out_dir / "cases.csv")
+    write_summary(evaluation, out_dir / "summary.json")
+    if slices is None:
+        return []
+    return [qc.save_png(qc.overview(slices), out_dir / "overview.png")]
 
 
 def _csv_value(value: float | None) -> str:
@@ -327,7 +374,8 @@ def format_table(evaluation: Evaluation) -> str:
         for run in evaluation.runs:
             per = run.by_modality(metric)
             values = [per.get(m, math.nan) for m, _ in TABLE_MODALITIES] + [run.mean_of_modalities(metric)]
-            cells = [("-" if math.isnan(v) else f"{v:.{digits}f}").rjust(w) for v, w in zip(values, widths, strict=True)]
+            texts = ["-" if math.isnan(v) else f"{v:.{digits}f}" for v in values]
+            cells = [text.rjust(w) for text, w in zip(texts, widths, strict=True)]
             lines.append(run.name.ljust(name_width) + "  " + "  ".join(cells))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

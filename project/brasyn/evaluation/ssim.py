@@ -114,11 +114,6 @@ def data_range_of(pred: np.ndarray, target: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def container_constant(gt: np.ndarray) -> float:
-    """The shared divisor of the container's normalisation: 254 · P99.5(gt) over the whole volume."""
-    return float(CONTAINER_MASK_FACTOR * np.percentile(gt, HIGH_PERCENTILE))
-
-
 def container_normalize(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GaNDLF's (buggy) percentile clip of both images with the reference 254·gt (see module doc)."""
     reference = CONTAINER_MASK_FACTOR * np.asarray(gt, dtype=np.float64)
@@ -176,7 +171,9 @@ def percentile_normalize(volume: np.ndarray) -> np.ndarray:
     return clipped / span if span > 0 else clipped
 
 
-def ssim3d_map(pred: np.ndarray, gt: np.ndarray, *, data_range: float | None = None, dtype: type = np.float64) -> np.ndarray:
+def ssim3d_map(
+    pred: np.ndarray, gt: np.ndarray, *, data_range: float | None = None, dtype: type = np.float64
+) -> np.ndarray:
     """Full 3-D SSIM map (11³ Gaussian window, reflect padding) of two normalised volumes."""
     if data_range is None:
         data_range = data_range_of(pred, gt)

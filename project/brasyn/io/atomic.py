@@ -41,7 +41,9 @@ def atomic_path(path: Path, *, mode: int = DEFAULT_MODE) -> Iterator[Path]:
     folder must exist.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{TEMPORARY_SUFFIX}{full_suffix(path)}", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f"{TEMPORARY_SUFFIX}{full_suffix(path)}", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -49,7 +49,9 @@ def load_volume(path: Path, *, case_id: str = "", check_finite: bool = True) -> 
         bad = int((~np.isfinite(data)).sum())
         raise IntensityError(f"{where}: expected finite values, found {bad} NaN/infinite voxels")
     header = image.header.copy()
-    geometry = Geometry(shape=tuple(int(s) for s in data.shape), affine=np.asarray(image.affine, dtype=np.float64), header=header)
+    geometry = Geometry(
+        shape=tuple(int(s) for s in data.shape), affine=np.asarray(image.affine, dtype=np.float64), header=header
+    )
     return data, geometry
 
 

@@ -30,7 +30,8 @@ class ModelConfig:
     """Channel reduction ratio of the single-modal squeeze-excitation attention."""
 
     fusion_reduction: int = 16
-    """Reduction ratio of the collaborative-attention token MLP: Linear(L -> L / ratio), L = n_sources * (image_size / 4) ** 2."""
+    """Reduction ratio of the collaborative-attention token MLP: Linear(L -> L / ratio),
+    L = n_sources * (image_size / 4) ** 2."""
 
     fusion_mix: float = 0.1
     """Weight of the attention output when mixed back into each branch: f' = (1 - mix) * f + mix * out."""
@@ -101,7 +102,8 @@ class ModelConfig:
             )
         if self.fusion_tokens_length < self.fusion_reduction:
             raise ConfigError(
-                f"model.fusion_reduction: {self.fusion_reduction} exceeds the fusion token length {self.fusion_tokens_length}"
+                f"model.fusion_reduction: {self.fusion_reduction} exceeds the fusion token length"
+                f" {self.fusion_tokens_length}"
             )
         if not 0.0 <= self.fusion_mix <= 1.0:
             raise ConfigError(f"model.fusion_mix: expected a value in [0, 1], found {self.fusion_mix}")
@@ -133,7 +135,8 @@ class ModelConfig:
 
     @classmethod
     def tiny(cls, **overrides: Any) -> ModelConfig:
-        """A ~84 k-parameter generator configuration at 64 x 64 for tests and smoke runs (`overrides` replace fields)."""
+        """A ~84 k-parameter generator configuration at 64 x 64 for tests and smoke runs (`overrides`
+        replace fields)."""
         values: dict[str, Any] = dict(
             base_channels=8,
             image_size=64,

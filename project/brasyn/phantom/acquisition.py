@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 from scipy import ndimage
 
-from brasyn.data.phantom import fields
+from brasyn.phantom import fields
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 BIAS_DEGREE = 3

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from brasyn.constants import MODALITIES, Modality
-from brasyn.data.phantom import signal as sig
-from brasyn.data.phantom.tissue import WM_T1_RANGE
+from brasyn.phantom import signal as sig
+from brasyn.phantom.tissue import WM_T1_RANGE
 
 FIELD_STRENGTHS = (1.5, 3.0)
 FIELD_PROBABILITIES = (0.4, 0.6)
@@ -71,19 +71,31 @@ def _t1_sequence(rng: np.random.Generator, field: float) -> sig.Sequence:
     kind = str(rng.choice((sig.SPIN_ECHO, sig.SPOILED_GRADIENT_ECHO, sig.MPRAGE), p=T1_KIND_PROBABILITIES[field]))
     if kind == sig.SPIN_ECHO:
         thickness, axis = _slices(rng)
-        return sig.Sequence(sig.SPIN_ECHO, tr=rng.uniform(400, 600), te=rng.uniform(8, 15), slice_thickness=thickness, slice_axis=axis)
+        return sig.Sequence(
+            sig.SPIN_ECHO, tr=rng.uniform(400, 600), te=rng.uniform(8, 15), slice_thickness=thickness, slice_axis=axis
+        )
     if kind == sig.SPOILED_GRADIENT_ECHO:
         tr = rng.uniform(15, 25)
         # T1-weighted only well above the Ernst angle of white matter (else GM turns brighter than WM)
         flip = rng.uniform(2.5, 3.5) * sig.ernst_angle(tr, float(np.mean(WM_T1_RANGE[field])))
         return sig.Sequence(sig.SPOILED_GRADIENT_ECHO, tr=tr, te=rng.uniform(3, 6), flip_deg=float(min(flip, 60.0)))
-    tr, ti = (rng.uniform(2000, 2300), rng.uniform(900, 1100)) if field == 3.0 else (rng.uniform(1900, 2200), rng.uniform(1000, 1100))
+    tr, ti = (
+        (rng.uniform(2000, 2300), rng.uniform(900, 1100))
+        if field == 3.0
+        else (rng.uniform(1900, 2200), rng.uniform(1000, 1100))
+    )
     echo_spacing = rng.uniform(6.0, 9.0)
     n_readouts = int(rng.integers(128, 193))
     # keep TA = TI − (n/2)τ and TB = TR − TI − (n/2)τ at least 100 ms
     n_readouts = min(n_readouts, int(2 * (ti - 100.0) / echo_spacing), int(2 * (tr - ti - 100.0) / echo_spacing))
     return sig.Sequence(
-        sig.MPRAGE, tr=tr, te=rng.uniform(2.5, 4.5), ti=ti, flip_deg=rng.uniform(8, 12), echo_spacing=echo_spacing, n_readouts=n_readouts
+        sig.MPRAGE,
+        tr=tr,
+        te=rng.uniform(2.5, 4.5),
+        ti=ti,
+        flip_deg=rng.uniform(8, 12),
+        echo_spacing=echo_spacing,
+        n_readouts=n_readouts,
     )
 
 
@@ -92,7 +104,13 @@ def sample_protocol(rng: np.random.Generator) -> Protocol:
     field = float(rng.choice(FIELD_STRENGTHS, p=FIELD_PROBABILITIES))
     t1 = _t1_sequence(rng, field)
     thickness, axis = _slices(rng)
-    t2 = sig.Sequence(sig.FAST_SPIN_ECHO, tr=rng.uniform(5000, 6500), te=rng.uniform(95, 125), slice_thickness=thickness, slice_axis=axis)
+    t2 = sig.Sequence(
+        sig.FAST_SPIN_ECHO,
+        tr=rng.uniform(5000, 6500),
+        te=rng.uniform(95, 125),
+        slice_thickness=thickness,
+        slice_axis=axis,
+    )
     tr = rng.uniform(8000, 11000)
     # the operator sets TI for a nominal CSF T1, not this patient's exact one: the null is imperfect
     ti = sig.flair_null_ti(tr, rng.uniform(4000, 4500))

@@ -50,7 +50,9 @@ def noise_stride(sigma_vox: Sequence[float]) -> Shape3:
     return tuple(int(min(MAX_STRIDE, max(1, s // 2))) for s in sigma_vox)  # type: ignore[return-value]
 
 
-def smooth_noise(rng: np.random.Generator, shape: Sequence[int], sigma_vox: Sequence[float], channels: int = 1) -> np.ndarray:
+def smooth_noise(
+    rng: np.random.Generator, shape: Sequence[int], sigma_vox: Sequence[float], channels: int = 1
+) -> np.ndarray:
     """Gaussian-smoothed white noise with unit standard deviation per channel.
 
     Returns float32 (channels, *shape), or (*shape) when `channels` is 1.

@@ -16,8 +16,8 @@ import numpy as np
 from scipy import ndimage
 
 from brasyn.constants import LABEL_ED, LABEL_ET, LABEL_NCR
-from brasyn.data.phantom import fields
-from brasyn.data.phantom.tissue import Tissue
+from brasyn.phantom import fields
+from brasyn.phantom.tissue import Tissue
 
 CORE_RADIUS_MM = (8.0, 22.0)
 EDEMA_MARGIN_MM = (6.0, 28.0)
@@ -72,7 +72,9 @@ class Tumour(NamedTuple):
     uptake: np.ndarray
 
 
-def sample_plan(rng: np.random.Generator, sites: np.ndarray, *, p_no_necrosis: float, p_no_enhancement: float) -> TumourPlan:
+def sample_plan(
+    rng: np.random.Generator, sites: np.ndarray, *, p_no_necrosis: float, p_no_enhancement: float
+) -> TumourPlan:
     site = sites[int(rng.integers(len(sites)))] + rng.uniform(-1.0, 1.0, 3)
     kind = rng.random()
     return TumourPlan(
@@ -124,7 +126,9 @@ def grow(
     box = _box(centre_vox, 1.6 * reach + 6.0, vox, shape)
     box_shape = tuple(s.stop - s.start for s in box)
     axes = [(np.arange(s.start, s.stop) - centre_vox[k]) * vox[k] for k, s in enumerate(box)]
-    r = np.sqrt(axes[0][:, None, None] ** 2 + axes[1][None, :, None] ** 2 + axes[2][None, None, :] ** 2).astype(np.float32)
+    r = np.sqrt(axes[0][:, None, None] ** 2 + axes[1][None, :, None] ** 2 + axes[2][None, None, :] ** 2).astype(
+        np.float32
+    )
 
     def noise(sigma_mm: float) -> np.ndarray:
         return fields.smooth_noise(rng, box_shape, sigma_mm / vox)

@@ -18,10 +18,10 @@ import numpy as np
 from tqdm import tqdm
 
 from brasyn.constants import MODALITIES, SEG_SUFFIX, Modality, image_filename
-from brasyn.data.phantom.generator import PhantomCase, PhantomConfig, generate_case
 from brasyn.errors import ConfigError
 from brasyn.io.atomic import atomic_write_text
 from brasyn.io.nifti import new_geometry, write_volume
+from brasyn.phantom.generator import PhantomCase, PhantomConfig, generate_case
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ def _write_json(data: dict, path: Path) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def write_case(folder: Path, name: str, case: PhantomCase, modalities: Iterable[Modality], *, with_seg: bool) -> list[Path]:
+def write_case(
+    folder: Path, name: str, case: PhantomCase, modalities: Iterable[Modality], *, with_seg: bool
+) -> list[Path]:
     """Write `modalities` (int16) and optionally the seg (uint8) of `case` into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     geometry = new_geometry(case.seg.shape, case.affine)
@@ -125,7 +127,9 @@ def write_validation_cohort(
     dropped = assign_missing(n_cases, seed)
     ids, folders, protocols, missing = [], [], {}, {}
     numbers = range(first_id, first_id + n_cases)
-    for number, drop in tqdm(list(zip(numbers, dropped, strict=True)), desc="phantom validation", unit="case", disable=not progress):
+    for number, drop in tqdm(
+        list(zip(numbers, dropped, strict=True)), desc="phantom validation", unit="case", disable=not progress
+    ):
         name = case_id(number, prefix)
         case = generate_case(number, seed, config)
         folder = data_dir / name

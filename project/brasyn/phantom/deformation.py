@@ -19,8 +19,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from brasyn.data.phantom import fields
-from brasyn.data.phantom.anatomy import Template, grid_affine, grid_centre, voxel_size
+from brasyn.phantom import fields
+from brasyn.phantom.anatomy import Template, grid_affine, grid_centre, voxel_size
 
 LATTICE_MM = 4.0
 ROTATION_DEG = 6.0
@@ -86,7 +86,13 @@ def sample_deformation(
     )
 
 
-def output_point(template_point: np.ndarray, deformation: Deformation, shape: tuple[int, int, int], template: Template, brain_scale: float) -> np.ndarray:
+def output_point(
+    template_point: np.ndarray,
+    deformation: Deformation,
+    shape: tuple[int, int, int],
+    template: Template,
+    brain_scale: float,
+) -> np.ndarray:
     """Approximate world point in the output grid that samples `template_point` (elastic part ignored)."""
     centre = grid_centre(shape)
     w2 = centre + brain_scale * (np.asarray(template_point) - template.centre)
@@ -108,7 +114,9 @@ def template_coordinates(
     vox = voxel_size(shape)
     stride = tuple(max(1, int(round(LATTICE_MM / v))) for v in vox)
     lattice = fields.coarse_shape(shape, stride)
-    index = np.stack(np.meshgrid(*[np.arange(n) * s for n, s in zip(lattice, stride, strict=True)], indexing="ij")).reshape(3, -1)
+    index = np.stack(
+        np.meshgrid(*[np.arange(n) * s for n, s in zip(lattice, stride, strict=True)], indexing="ij")
+    ).reshape(3, -1)
     affine = grid_affine(shape)
     world = affine[:3, :3] @ index + affine[:3, 3:4]  # (3, P)
 

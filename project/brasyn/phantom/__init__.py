@@ -4,14 +4,14 @@
 `write_validation_cohort` write BraTS / MedPerf folder layouts. See `generator.PhantomConfig`.
 """
 
-from brasyn.data.phantom.cohort import (
+from brasyn.phantom.cohort import (
     CohortResult,
     assign_missing,
     case_id,
     write_training_cohort,
     write_validation_cohort,
 )
-from brasyn.data.phantom.generator import PhantomCase, PhantomConfig, generate_case
+from brasyn.phantom.generator import PhantomCase, PhantomConfig, generate_case
 
 __all__ = [
     "CohortResult",

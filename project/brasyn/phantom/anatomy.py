@@ -62,7 +62,8 @@ def template_dir() -> Path:
     spec = importlib.util.find_spec("nilearn")
     if spec is None or spec.origin is None:
         raise ConfigError(
-            "phantom anatomy needs the MNI152 maps shipped in the nilearn wheel: pip install --no-deps nilearn; not installed"
+            "phantom anatomy needs the MNI152 maps shipped in the nilearn wheel: pip install --no-deps nilearn;"
+            " not installed"
         )
     folder = Path(spec.origin).parent / "datasets" / "data"
     missing = [name for name in TEMPLATE_FILES.values() if not (folder / name).is_file()]

@@ -45,7 +45,9 @@ class Sequence:
         if self.kind in (SPIN_ECHO, FAST_SPIN_ECHO):
             return spin_echo(pd, t1, t2, tr=self.tr, te=self.te)
         if self.kind == SPOILED_GRADIENT_ECHO:
-            return spoiled_gradient_echo(pd, t1, np.multiply(t2, T2STAR_RATIO), tr=self.tr, te=self.te, flip_deg=self.flip_deg)
+            return spoiled_gradient_echo(
+                pd, t1, np.multiply(t2, T2STAR_RATIO), tr=self.tr, te=self.te, flip_deg=self.flip_deg
+            )
         if self.kind == MPRAGE:
             return mprage(
                 pd,
@@ -71,7 +73,9 @@ def spin_echo(pd: ArrayLike, t1: ArrayLike, t2: ArrayLike, *, tr: float, te: flo
     return np.asarray(pd) * (1.0 - np.exp(-tr / np.asarray(t1))) * np.exp(-te / np.asarray(t2))
 
 
-def spoiled_gradient_echo(pd: ArrayLike, t1: ArrayLike, t2star: ArrayLike, *, tr: float, te: float, flip_deg: float) -> np.ndarray:
+def spoiled_gradient_echo(
+    pd: ArrayLike, t1: ArrayLike, t2star: ArrayLike, *, tr: float, te: float, flip_deg: float
+) -> np.ndarray:
     """S = PD · sin α · (1 − E1) / (1 − cos α · E1) · exp(−TE/T2*),  E1 = exp(−TR/T1)."""
     alpha = np.deg2rad(flip_deg)
     e1 = np.exp(-tr / np.asarray(t1))

@@ -86,7 +86,14 @@ def sample_tissues(rng: np.random.Generator, field_strength: float) -> dict[Tiss
     t1_et = t1_ed * rng.uniform(*ET_OVER_ED_T1)
     t1_ncr = t1_wm * rng.uniform(*NCR_T1_RATIO)
     t1_csf = rng.uniform(*CSF_T1_RANGE)
-    t1 = {Tissue.WM: t1_wm, Tissue.GM: t1_gm, Tissue.CSF: t1_csf, Tissue.ED: t1_ed, Tissue.ET: t1_et, Tissue.NCR: t1_ncr}
+    t1 = {
+        Tissue.WM: t1_wm,
+        Tissue.GM: t1_gm,
+        Tissue.CSF: t1_csf,
+        Tissue.ED: t1_ed,
+        Tissue.ET: t1_et,
+        Tissue.NCR: t1_ncr,
+    }
     out = {}
     for tissue in TISSUES:
         pd = PROTON_DENSITY[tissue] * (1.0 + rng.uniform(-PD_JITTER, PD_JITTER))

@@ -13,8 +13,8 @@ import itertools
 import numpy as np
 
 from brasyn.constants import Modality
-from brasyn.data.phantom.protocol import Protocol, sample_protocol
-from brasyn.data.phantom.tissue import (
+from brasyn.phantom.protocol import Protocol, sample_protocol
+from brasyn.phantom.tissue import (
     TISSUES,
     TUMOUR,
     Tissue,
@@ -23,7 +23,7 @@ from brasyn.data.phantom.tissue import (
     sample_tissues,
     sample_uptake,
 )
-from brasyn.data.phantom.uptake import HEALTHY_SPREAD, TUMOUR_SPREAD
+from brasyn.phantom.uptake import HEALTHY_SPREAD, TUMOUR_SPREAD
 
 T = Tissue
 # Chains read "brighter than": each tissue is brighter than the next one.
@@ -84,4 +84,6 @@ def sample_physics(
         uptake = sample_uptake(rng)
         if not order_violations(tissue_signals(protocol, tissues, uptake)):
             return protocol, tissues, uptake, draw
-    raise RuntimeError(f"no physics draw out of {MAX_DRAWS} follows the expected contrast order; the parameter ranges are inconsistent")
+    raise RuntimeError(
+        f"no physics draw out of {MAX_DRAWS} follows the expected contrast order; the parameter ranges are inconsistent"
+    )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from brasyn.data.phantom import fields
-from brasyn.data.phantom.tissue import VESSEL_UPTAKE_RANGE
+from brasyn.phantom import fields
+from brasyn.phantom.tissue import VESSEL_UPTAKE_RANGE
 
 VESSEL_SIGMA_MM = 6.0
 VESSEL_WIDTH = 0.12  # in units of the noise std: smaller gives thinner, rarer vessels

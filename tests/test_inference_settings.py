@@ -1,0 +1,83 @@
+"""Inference settings: strict loading, device and precision resolution, and the execution plan
+(batch size, memory layout, threads) chosen per device."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from brasyn.errors import ConfigError
+from brasyn.inference import (
+    InferenceSettings,
+    tuning,
+)
+
+
+def test_settings_are_strict():
+    with pytest.raises(ConfigError) as info:
+        InferenceSettings.from_dict({"batch_sise": 4})
+    assert "infer.batch_sise" in str(info.value)
+    for bad in (
+        {"batch_size": 0},
+        {"batch_size": "many"},
+        {"batch_size": True},
+        {"device": "gpu"},
+        {"precision": "int8"},
+        {"write_segmentation": True},
+    ):
+        with pytest.raises(ConfigError):
+            InferenceSettings.from_dict(bad)
+    assert InferenceSettings.from_dict({"device": "cuda:1", "precision": "bf16"}).device == "cuda:1"
+
+
+def test_auto_batch_size_and_layout_follow_the_device():
+    cpu = tuning.plan_for(torch.device("cpu"))
+    assert (cpu.batch_size, cpu.channels_last) == (tuning.CPU_BATCH, True)
+    expected = None if min(torch.get_num_threads(), tuning.available_cpus()) < tuning.MIN_CORES_TO_SPARE else 1
+    assert cpu.threads == expected or (expected == 1 and cpu.threads >= 1)
+    cuda = tuning.plan_for(torch.device("cuda"))
+    assert (cuda.batch_size, cuda.channels_last, cuda.threads) == (tuning.CUDA_BATCH, True, None)
+    explicit = tuning.plan_for(torch.device("cpu"), 7, channels_last=False)
+    assert (explicit.batch_size, explicit.channels_last) == (7, False)
+    assert InferenceSettings().batch_size == "auto"
+    assert InferenceSettings.from_dict({"batch_size": "auto"}).batch_size == "auto"
+
+
+def test_device_and_precision_resolution():
+    from brasyn.inference import resolve_device, resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_device("cpu") == cpu
+    assert resolve_precision("auto", cpu) is None and resolve_precision("fp32", cpu) is None
+    assert resolve_precision("bf16", cpu) is torch.bfloat16 and resolve_precision("fp16", cpu) is torch.float16
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == cpu
+        with pytest.raises(ConfigError) as info:
+            resolve_device("cuda")
+        assert "CUDA is not available" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "capability, expected",
+    [
+        ((7, 0), torch.float16),
+        ((7, 5), torch.float16),
+        ((8, 0), torch.bfloat16),
+        ((8, 9), torch.bfloat16),
+        ((9, 0), torch.bfloat16),
+    ],
+    ids=["V100", "T4", "A100", "L4", "H100"],
+)
+def test_auto_precision_follows_the_compute_capability(monkeypatch, capability, expected):
+    """bf16 only from Ampere (8.0) on: `is_bf16_supported()` is also true on T4/V100, where cuDNN lacks
+    bf16 convolutions."""
+    from brasyn.inference import resolve_precision
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what T4 and V100 report too
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: asked.append(device) or capability)
+    device = torch.device("cuda:1")
+    assert resolve_precision("auto", device) is expected
+    assert asked == [device]  # the capability of the device that runs the model, not of cuda:0
+    assert resolve_precision("bf16", device) is torch.bfloat16 and resolve_precision("fp16", device) is torch.float16
+    assert resolve_precision("fp32", device) is None
