@@ -96,7 +96,12 @@ def infer(
     settings = InferenceSettings.from_dict(section)
     weights = resolve_weights(weights, fallback=DEFAULT_WEIGHTS)  # MedPerf's additional_files may be empty
     logger.info(
-        "infer: data %s -> %s, weights %s, settings %s, strict %s", data_path, output_path, weights, settings.to_dict(), strict
+        "infer: data %s -> %s, weights %s, settings %s, strict %s",
+        data_path,
+        output_path,
+        weights,
+        settings.to_dict(),
+        strict,
     )
     summary = synthesize_folder(data_path, output_path, weights, settings=settings)
     decision = exit_decision(summary, strict=strict)

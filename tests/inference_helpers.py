@@ -128,7 +128,7 @@ class CopyChannel(nn.Module):
         self.k = k
         self.seen: list[torch.Tensor] = []
 
-    def forward(self, x):
+    def forward(self, x, *, with_seg=False):
         self.seen.append(x.clone())
         return Out(x[:, self.k : self.k + 1])
 

@@ -83,7 +83,7 @@ def test_padding_is_cropped_back_exactly():
     """A model that writes each pixel's own (row, col) code proves the crop returns each voxel to its place."""
 
     class Coordinates(nn.Module):
-        def forward(self, x):
+        def forward(self, x, *, with_seg=False):
             size = x.shape[-1]
             rows = torch.arange(size).view(1, 1, size, 1).expand(len(x), 1, size, size)
             return Out((rows.float() / size) * 2 - 1)

@@ -33,7 +33,9 @@ from brasyn.errors import CheckpointError
 from brasyn.io.atomic import atomic_path
 
 CHECKPOINT_FORMAT = 1
-REQUIRED_KEYS = ("format", "kind", "target", "sources", "model_config", "state_dict", "intensity_model", "normalization")
+REQUIRED_KEYS = (
+    "format", "kind", "target", "sources", "model_config", "state_dict", "intensity_model", "normalization",
+)
 
 
 def checkpoint_filename(target: Modality | str) -> str:

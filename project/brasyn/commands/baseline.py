@@ -9,14 +9,18 @@ import typer
 from brasyn.cli_support import progress_option
 from brasyn.constants import TARGET_CHOICES, parse_targets
 
-baseline_app = typer.Typer(help="The non-neural reference baseline (per-voxel polynomial regression).", no_args_is_help=True)
+baseline_app = typer.Typer(
+    help="The non-neural reference baseline (per-voxel polynomial regression).", no_args_is_help=True
+)
 
 
 @baseline_app.command("fit")
 def fit_command(
     data: Path = typer.Argument(..., help="BraTS training folder: one sub-folder per case with 4 modalities (+ seg)."),
     out: Path = typer.Argument(..., help="Weights folder; receives brasyn_<target>.pt for `brasyn infer --weights`."),
-    target: list[str] = typer.Option(["all"], "--target", "-t", help=f"{TARGET_CHOICES}; repeatable or comma-separated."),
+    target: list[str] = typer.Option(
+        ["all"], "--target", "-t", help=f"{TARGET_CHOICES}; repeatable or comma-separated."
+    ),
     degree: int = typer.Option(2, "--degree", min=1, max=3, help="Polynomial degree (cross terms included)."),
     voxels_per_case: int = typer.Option(20000, "--voxels-per-case", min=1, help="Brain voxels sampled per case."),
     max_cases: int = typer.Option(0, "--max-cases", min=0, help="Use at most this many cases (0: all)."),
@@ -38,6 +42,3 @@ def fit_command(
             f"RMSE {metrics['train_rmse']:.4f}, R² {metrics['train_r2']:.3f})"
         )
 
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(baseline_app, name="baseline")

@@ -12,15 +12,15 @@ from brasyn.constants import TARGET_CHOICES
 from brasyn.device import DEVICES, check_device
 
 
-def register(app: typer.Typer) -> None:
-    app.command("train")(train_command)
-
-
 def train_command(
     data: Path = typer.Argument(..., help="Folder of complete BraTS-format training cases (4 modalities + seg)."),
-    out: Path = typer.Argument(..., help="Run folder: checkpoints brasyn_<target>.pt, config.yaml, metrics, resume state."),
+    out: Path = typer.Argument(
+        ..., help="Run folder: checkpoints brasyn_<target>.pt, config.yaml, metrics, resume state."
+    ),
     config: str = typer.Option("paper", "--config", "-c", help="Preset (paper, synthetic, demo, tiny) or a YAML file."),
-    target: list[str] = typer.Option(["all"], "--target", "-t", help=f"{TARGET_CHOICES}; repeatable or comma-separated."),
+    target: list[str] = typer.Option(
+        ["all"], "--target", "-t", help=f"{TARGET_CHOICES}; repeatable or comma-separated."
+    ),
     max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Cap the optimizer steps of each stage."),
     device: str | None = typer.Option(None, "--device", help=f"{DEVICES} (overrides the config)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the run folder's resume files."),

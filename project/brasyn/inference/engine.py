@@ -108,7 +108,9 @@ class InferenceSummary:
 
     def format(self) -> str:
         """Multi-line human summary: counts, then one line per skipped or failed case with its reason."""
-        lines = [f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed ({len(self.results)} cases)"]
+        lines = [
+            f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed ({len(self.results)} cases)"
+        ]
         lines += [f"  skipped {r.case_id}: {_without_case(r)}" for r in self.skipped]
         lines += [f"  FAILED  {r.case_id}: {_without_case(r)}" for r in self.failed]
         return "\n".join(lines)
@@ -155,11 +157,14 @@ def _make_folder(path: Path, what: str) -> None:
 def _check_output_folder(output_path: Path, data_path: Path, seg_path: Path | None) -> None:
     """Refuse overlapping folders (before creating anything), then create and check the outputs."""
     if _is_within(output_path, data_path) or _is_within(data_path, output_path):
-        raise OutputError(f"{output_path}: the output folder must not contain or lie inside the data folder {data_path}")
+        raise OutputError(
+            f"{output_path}: the output folder must not contain or lie inside the data folder {data_path}"
+        )
     if seg_path is not None:
         if _is_within(seg_path, output_path) or _is_within(output_path, seg_path):
             raise OutputError(
-                f"{seg_path}: the segmentation folder must be separate from {output_path} (which holds only predictions)"
+                f"{seg_path}: the segmentation folder must be separate from {output_path} "
+                "(which holds only predictions)"
             )
         if _is_within(seg_path, data_path):
             raise OutputError(f"{seg_path}: the segmentation folder must not lie inside the data folder {data_path}")
@@ -182,13 +187,19 @@ def _plan(
             settled[case.case_id] = SynthesisResult(case.case_id, Outcome.SKIPPED, reason=case.describe_missing())
             continue
         if case.status is CaseStatus.INVALID:
-            settled[case.case_id] = SynthesisResult(case.case_id, Outcome.FAILED, reason=case.describe_missing(), cause=FailureCause.INPUT)
+            settled[case.case_id] = SynthesisResult(
+                case.case_id, Outcome.FAILED, reason=case.describe_missing(), cause=FailureCause.INPUT
+            )
             continue
         target = case.target
         output = output_path / image_filename(case.case_id, target)
         if output.exists() and not overwrite:
             settled[case.case_id] = SynthesisResult(
-                case.case_id, Outcome.SKIPPED, target, output, reason=f"{output.name} exists (use --overwrite to replace it)"
+                case.case_id,
+                Outcome.SKIPPED,
+                target,
+                output,
+                reason=f"{output.name} exists (use --overwrite to replace it)",
             )
             continue
         seg_output = seg_path / image_filename(case.case_id, "seg") if seg_path is not None else None
@@ -302,7 +313,9 @@ def synthesize_folder(
             reason = f"no usable {job.target} model: {problems[job.target]}"
             if settings.overwrite:  # a failed case leaves no (stale) prediction behind
                 job.output.unlink(missing_ok=True)
-            settled[job.case.case_id] = SynthesisResult(job.case.case_id, Outcome.FAILED, job.target, reason=reason, cause=FailureCause.MODEL)
+            settled[job.case.case_id] = SynthesisResult(
+                job.case.case_id, Outcome.FAILED, job.target, reason=reason, cause=FailureCause.MODEL
+            )
             logger.error("%s: failed: %s", job.case.case_id, reason)
         else:
             runnable.append(job)
@@ -341,7 +354,10 @@ def _run_jobs(
 
     ahead = max(1, settings.io_workers - 1)
     threads = next(iter(predictors.values())).plan.threads if predictors else None
-    with ThreadPoolExecutor(max_workers=settings.io_workers, thread_name_prefix="brasyn-io") as pool, intra_op_threads(threads):
+    with (
+        ThreadPoolExecutor(max_workers=settings.io_workers, thread_name_prefix="brasyn-io") as pool,
+        intra_op_threads(threads),
+    ):
         loads: dict[int, Future[_Loaded]] = {}
         pending: _Pending | None = None
         for index, job in enumerate(_progress(jobs, show_progress)):

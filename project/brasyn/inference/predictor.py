@@ -9,7 +9,6 @@ polynomial baseline) is driven the same way. `Predictor.from_checkpoint(path)` n
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -86,10 +85,6 @@ class Predictor:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed slice size: let cuDNN pick its fastest kernels
         self.model = model.to(self.device).eval().to(memory_format=self.memory_format)
-        try:
-            self._takes_with_seg = "with_seg" in inspect.signature(self.model.forward).parameters
-        except (TypeError, ValueError):
-            self._takes_with_seg = False
         if tuple(intensity_model.sources) != self.sources:
             raise CheckpointError(
                 f"{self.source}: intensity model expects sources {[m.value for m in intensity_model.sources]}, "
@@ -110,7 +105,9 @@ class Predictor:
         cls, checkpoint: dict[str, Any], *, settings: InferenceSettings | None = None, source: str = ""
     ) -> Predictor:
         settings = settings or InferenceSettings()
-        image_size = checkpoint["model_config"].get("image_size") if isinstance(checkpoint["model_config"], dict) else None
+        image_size = (
+            checkpoint["model_config"].get("image_size") if isinstance(checkpoint["model_config"], dict) else None
+        )
         if not isinstance(image_size, int) or image_size < 1:
             raise CheckpointError(f"{source or 'checkpoint'}: model_config lacks a positive integer image_size")
         return cls(
@@ -204,7 +201,7 @@ class Predictor:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            out = self.model(x, with_seg=with_segmentation) if self._takes_with_seg else self.model(x)
+            out = self.model(x, with_seg=with_segmentation)
             image = out.image.float()[:, 0].clamp_(-1.0, 1.0)  # (B, S, S)
             label = None
             if with_segmentation and out.seg_logits is not None:

@@ -36,7 +36,9 @@ def find_checkpoint_folder(folder: Path) -> Path | None:
     inside = [sub for sub in sorted(folder.iterdir()) if sub.is_dir() and holds_checkpoints(sub)]
     if len(inside) > 1:
         names = ", ".join(sub.name for sub in inside)
-        raise CheckpointError(f"{folder}: expected {CHECKPOINT_NAMES} in it or in one folder inside it, found several folders ({names})")
+        raise CheckpointError(
+            f"{folder}: expected {CHECKPOINT_NAMES} in it or in one folder inside it, found several folders ({names})"
+        )
     return inside[0] if inside else None
 
 
@@ -60,5 +62,8 @@ def resolve_weights(given: Path, fallback: Path | None = None) -> Path:
                 given, CHECKPOINT_NAMES, found,
             )
             return found
-        raise CheckpointError(f"{given}: expected {CHECKPOINT_NAMES} (or one folder holding them), found none; the image's {fallback} holds none either")
+        raise CheckpointError(
+            f"{given}: expected {CHECKPOINT_NAMES} (or one folder holding them), found none; "
+            f"the image's {fallback} holds none either"
+        )
     raise CheckpointError(f"{given}: expected {CHECKPOINT_NAMES} (or one folder holding them), found none")

@@ -19,7 +19,9 @@ SEGMENTATION_DTYPE = np.uint8
 """The tumour map's on-disk type (labels 0-3)."""
 
 
-def write_prediction(prediction: Prediction, geometry: Geometry, image_path: Path, segmentation_path: Path | None) -> None:
+def write_prediction(
+    prediction: Prediction, geometry: Geometry, image_path: Path, segmentation_path: Path | None
+) -> None:
     """Write the image and, when `segmentation_path` is given and the model made one, the tumour
     map, both with the sources' `geometry`. If the tumour map cannot be written the image is removed
     again: a failed case has no output."""

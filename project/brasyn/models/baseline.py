@@ -83,4 +83,6 @@ class PolynomialBaseline(nn.Module):
             image = image + coefficient * term
         background = (x <= BACKGROUND + BACKGROUND_TOLERANCE).all(dim=1)  # (B, H, W)
         image = torch.where(background, torch.full_like(image, BACKGROUND), image.clamp(-1.0, 1.0))
-        return GeneratorOutput(image=image.unsqueeze(1).to(sources.dtype), seg_logits=None, features=None)  # (B, 1, H, W)
+        return GeneratorOutput(
+            image=image.unsqueeze(1).to(sources.dtype), seg_logits=None, features=None
+        )  # (B, 1, H, W)

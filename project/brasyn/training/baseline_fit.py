@@ -36,7 +36,9 @@ def design_matrix(sources: np.ndarray, exponents: tuple[tuple[int, ...], ...]) -
 def fit_coefficients(sources: np.ndarray, target: np.ndarray, degree: int, *, ridge: float = 1e-6) -> np.ndarray:
     """Least-squares coefficients (T,) of the degree-`degree` polynomial mapping sources (N, 3) to
     target (N,); `ridge` (relative to N) keeps the normal equations well posed on degenerate data."""
-    return solve_least_squares(design_matrix(sources, monomial_exponents(degree, sources.shape[1])), target, ridge=ridge)
+    return solve_least_squares(
+        design_matrix(sources, monomial_exponents(degree, sources.shape[1])), target, ridge=ridge
+    )
 
 
 def solve_least_squares(phi: np.ndarray, target: np.ndarray, *, ridge: float = 1e-6) -> np.ndarray:
@@ -74,7 +76,13 @@ class BaselineFitConfig:
         return Normalization(percentile=self.percentile, headroom=self.headroom)
 
 
-def _sample_case(volumes: dict[Modality, np.ndarray], seg: np.ndarray | None, config: BaselineFitConfig, rng: np.random.Generator, name: str) -> tuple[np.ndarray, dict[Modality, float]]:
+def _sample_case(
+    volumes: dict[Modality, np.ndarray],
+    seg: np.ndarray | None,
+    config: BaselineFitConfig,
+    rng: np.random.Generator,
+    name: str,
+) -> tuple[np.ndarray, dict[Modality, float]]:
     """Normalise one complete case and sample brain voxels → (n, 4) values in MODALITIES order, scales."""
     mask, scales, normalized = config.normalization.normalize_case({m: volumes[m] for m in MODALITIES}, name=name)
     brain = np.flatnonzero(mask)
@@ -91,7 +99,11 @@ def _sample_case(volumes: dict[Modality, np.ndarray], seg: np.ndarray | None, co
 
 
 def fit_baselines(
-    data_path: Path, targets: tuple[Modality, ...] | list[Modality], config: BaselineFitConfig | None = None, *, progress: bool | None = None
+    data_path: Path,
+    targets: tuple[Modality, ...] | list[Modality],
+    config: BaselineFitConfig | None = None,
+    *,
+    progress: bool | None = None,
 ) -> dict[Modality, dict[str, Any]]:
     """Fit one polynomial per target on the complete cases under `data_path`, reading each case once.
 
@@ -111,7 +123,9 @@ def fit_baselines(
     samples: list[np.ndarray] = []
     scales: list[dict[Modality, float]] = []
     used: list[str] = []
-    for case in tqdm(cases, desc="baseline: sample voxels", unit="case", disable=not progress if progress is not None else None):
+    for case in tqdm(
+        cases, desc="baseline: sample voxels", unit="case", disable=not progress if progress is not None else None
+    ):
         volumes = load_case(case, modalities=MODALITIES, with_seg=case.seg is not None)
         try:
             values, case_scales = _sample_case(volumes.images, volumes.seg, config, rng, case.case_id)
@@ -154,7 +168,9 @@ def fit_baselines(
     return checkpoints
 
 
-def fit_baseline(data_path: Path, target: Modality, config: BaselineFitConfig | dict[str, Any] | None = None) -> dict[str, Any]:
+def fit_baseline(
+    data_path: Path, target: Modality, config: BaselineFitConfig | dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The checkpoint payload of the polynomial baseline for one `target` (see `fit_baselines`).
 
     `config` may be a plain dict of `BaselineFitConfig` fields (strict: unknown keys fail).

@@ -131,7 +131,9 @@ class TranslationStage:
     def __post_init__(self) -> None:
         _check_stage("training.stage2", self)
         if not 0.0 <= self.warmup_fraction < 1.0:
-            raise ConfigError(f"training.stage2.warmup_fraction: expected a value in [0, 1), found {self.warmup_fraction}")
+            raise ConfigError(
+                f"training.stage2.warmup_fraction: expected a value in [0, 1), found {self.warmup_fraction}"
+            )
         if not self.head_lr > 0:
             raise ConfigError(f"training.stage2.head_lr: expected > 0, found {self.head_lr}")
 

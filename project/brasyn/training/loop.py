@@ -105,7 +105,9 @@ def _epoch_loader(
     dataset: SliceDataset, rt: Runtime, batch_size: int, seed: int, epoch: int, offset: int, num_workers: int
 ) -> DataLoader:
     """This process's batches of `epoch` (seeded with seed and epoch), from batch `offset` on (resume)."""
-    sampler = DistributedSampler(dataset, num_replicas=rt.world_size, rank=rt.rank, shuffle=True, seed=seed, drop_last=True)
+    sampler = DistributedSampler(
+        dataset, num_replicas=rt.world_size, rank=rt.rank, shuffle=True, seed=seed, drop_last=True
+    )
     sampler.set_epoch(epoch)
     return DataLoader(
         dataset,

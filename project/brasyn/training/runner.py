@@ -142,8 +142,12 @@ def _train_target(
     train_ds = SliceDataset(train_cases, target, setup.model.image_size)
     val_ds = SliceDataset(val_cases, target, setup.model.image_size) if val_cases else None
     s1, s2 = config.stage1, config.stage2
-    total1 = total_steps(s1.epochs, check_enough_slices(len(train_ds), s1.batch_size, rt.world_size, f"{target} stage 1"), s1.max_steps)
-    total2 = total_steps(s2.epochs, check_enough_slices(len(train_ds), s2.batch_size, rt.world_size, f"{target} stage 2"), s2.max_steps)
+    total1 = total_steps(
+        s1.epochs, check_enough_slices(len(train_ds), s1.batch_size, rt.world_size, f"{target} stage 1"), s1.max_steps
+    )
+    total2 = total_steps(
+        s2.epochs, check_enough_slices(len(train_ds), s2.batch_size, rt.world_size, f"{target} stage 2"), s2.max_steps
+    )
     record = load_resume(rpath, target, setup) if (resume and rpath.exists()) else None
     if record is not None and record.finished(total2) and ckpt_path.exists():
         logger.info("%s: already trained (%d steps, %s); skipping", target, record.stage2.step, ckpt_path.name)
@@ -191,7 +195,9 @@ def _resumed_or_new(record: ResumeRecord | None, target: Modality, setup: Traini
     else:
         logger.info("%s: resuming from %s", target, rpath)
         if record.training_config != training_dict:
-            logger.warning("%s: the training configuration differs from the one the resume file was written with", target)
+            logger.warning(
+                "%s: the training configuration differs from the one the resume file was written with", target
+            )
     record.training_config = training_dict
     return record
 
@@ -257,8 +263,9 @@ class _TargetRun:
             )
         return trainer
 
-    def _hooks(self, key: str, label: str, trainer: StageTrainer, total: int,
-               validate_epoch: Callable[[], dict[str, float]]) -> tuple[Callable[[dict[str, Any]], None], Callable[[int], None]]:
+    def _hooks(
+        self, key: str, label: str, trainer: StageTrainer, total: int, validate_epoch: Callable[[], dict[str, float]]
+    ) -> tuple[Callable[[dict[str, Any]], None], Callable[[int], None]]:
         """The epoch-end and periodic-save callbacks of one stage: both store the trainer's state in
         the record's `key` stage and write the resume file; the epoch end also validates and logs (rank 0)."""
         rt, record = self.rt, self.record

@@ -160,7 +160,9 @@ def load_resume(path: Path, target: Modality, setup: TrainingSetup) -> ResumeRec
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
-        raise CheckpointError(f"{path}: cannot load resume file ({type(exc).__name__}: {exc}); use --no-resume") from exc
+        raise CheckpointError(
+            f"{path}: cannot load resume file ({type(exc).__name__}: {exc}); use --no-resume"
+        ) from exc
     if not isinstance(record, dict) or record.get("format") != RESUME_FORMAT:
         raise CheckpointError(f"{path}: not a brasyn resume file of format {RESUME_FORMAT}; use --no-resume")
     if record.get("target") != target.value:

@@ -62,11 +62,6 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         parameter.requires_grad_(flag)
 
 
-def unwrap(module: nn.Module) -> nn.Module:
-    """The module inside a DDP wrapper (or the module itself)."""
-    return module.module if isinstance(module, DistributedDataParallel) else module
-
-
 def _adam(parameters: Any, lr: float, beta1: float, beta2: float) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=lr, betas=(beta1, beta2))
 
