@@ -41,11 +41,12 @@ class GeneratorFeatures(NamedTuple):
 
 
 class GeneratorOutput(NamedTuple):
-    """image (B, 1, H, W) in [-1, 1] (tanh); seg_logits (B, K, H, W) or None; features."""
+    """image (B, 1, H, W) in [-1, 1] (tanh); seg_logits (B, K, H, W) or None; features (the
+    intermediate maps the training losses read), None for models without them (the baseline)."""
 
     image: Tensor
     seg_logits: Tensor | None
-    features: GeneratorFeatures
+    features: GeneratorFeatures | None
 
 
 class Generator(nn.Module):
