@@ -110,7 +110,7 @@ log "done in ${seconds} s"
 
 # 4. how the weights were made, beside them
 machine=$("$PYTHON" -c "import platform, torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else f'{platform.processor() or platform.machine()} CPU')")
-cores=$(nproc)
+cores=$(env -u OMP_NUM_THREADS nproc)  # nproc answers OMP_NUM_THREADS when it is set (above)
 "$PYTHON" - "$RUN" "$CONFIG" "$CASES" "$SEED" "$seconds" "$machine" "$cores" <<'PY'
 import json, sys, subprocess
 import torch
