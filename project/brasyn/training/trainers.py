@@ -14,6 +14,7 @@ parameters are frozen there.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -305,8 +306,12 @@ class TranslationTrainer:
         total = weighted_sum(terms, self.weights)
         total.backward()
         self.opt_g.step()
-        for scheduler in (self.sched_g, self.sched_d, self.sched_h):  # one clock for all three
-            scheduler.step()
+        with warnings.catch_warnings():
+            # One clock for all three schedules: D's and the heads' advance with G's although their
+            # optimizers wait for the end of the warm-up, which torch would warn about (by design here).
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            for scheduler in (self.sched_g, self.sched_d, self.sched_h):
+                scheduler.step()
         return {**terms, "generator": total}
 
     def train_step(self, batch: Batch) -> dict[str, float]:
