@@ -55,7 +55,7 @@ def test_learning_curve_plot_draws_every_run_and_target(tmp_path):
     image = Image.open(out)
     assert image.width == 1040 and image.height > 600
     # both runs' colours appear in the panels (blue: first t1c, orange: b t1c)
-    colours = set(image.convert("RGB").getdata())
+    colours = {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1 << 24)}
     assert (31, 119, 180) in colours and (255, 127, 14) in colours
     empty = tmp_path / "empty"
     empty.mkdir()
