@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # The bundled checkpoints, reproducibly: a synthetic training cohort -> slice cache -> the four
-# dedicated models (in parallel on a GPU, one after another on a CPU) -> the polynomial baseline
-# fitted on the same cohort -> optional study variants (docs/study) -> a record of how it was made.
+# dedicated models (side by side, on a GPU or a CPU) -> the polynomial baseline fitted on the same
+# cohort -> optional study variants (docs/study) -> a record of how it was made.
 #
 #   scripts/train_checkpoints.sh                    # what `make checkpoints` runs
+#   TARGETS=t1c BASELINE=0 scripts/train_checkpoints.sh                # retrain one target
 #   PYTHON=python3 RUN=/tmp/run STUDY=1 scripts/train_checkpoints.sh   # e.g. on a GPU host
 #
 # Environment (defaults): PYTHON (.venv/bin/python), RUN (runs/checkpoints), CASES (32), SEED (1),
 # CONFIG (synthetic), DEVICE (auto), JOBS (number of cores), PARALLEL (1: the targets train side by
-# side, on a CPU with JOBS/4 threads each, at least 1: on 2 cores as many steps per hour as one after
-# another, and other work on the machine slows all four alike instead of cutting the last one short),
-# STUDY (0; 1 also trains the variants in docs/study/variants on STUDY_TARGET, t2w), INSTALL (1:
-# copy the results into workspace/), PHANTOM_ARGS (extra `brasyn phantom train` options, e.g. --small).
-# CONFIG is a preset name or a YAML file with `preset:` and overrides.
+# side, on a CPU with JOBS/(number of targets) threads each, at least 1: on 2 cores as many steps per
+# hour as one after another, and other work on the machine slows all targets alike instead of
+# cutting the last one short), TARGETS ("t1n t1c t2w t2f"; a subset retrains only those),
+# TARGET_CONFIGS (target=config pairs that replace CONFIG for one target; with CONFIG=synthetic the
+# default is "t1c=synthetic_wide", the recipe's 16-channel T1-ce model, docs/training-study.md),
+# BASELINE (1: fit the baseline too), STUDY (0; 1 also trains the variants in docs/study/variants on
+# STUDY_TARGET, t2w), INSTALL (1: copy the results into WORKSPACE, workspace/; its provenance.json
+# keeps one record per target), PHANTOM_ARGS (extra `brasyn phantom train` options, e.g. --small).
+# CONFIG is a preset name or a YAML file with `preset:` and overrides. A target trained with its own
+# config gets its own run folder, train-<config name>/, since a run folder holds one config.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -25,7 +31,20 @@ JOBS=${JOBS:-$(nproc)}
 STUDY=${STUDY:-0}
 STUDY_TARGET=${STUDY_TARGET:-t2w}
 INSTALL=${INSTALL:-1}
-TARGETS=(t1n t1c t2w t2f)
+WORKSPACE=${WORKSPACE:-workspace}
+BASELINE=${BASELINE:-1}
+read -r -a TARGETS <<<"${TARGETS:-t1n t1c t2w t2f}"
+if [[ $CONFIG == synthetic ]]; then TARGET_CONFIGS=${TARGET_CONFIGS-t1c=synthetic_wide}; fi
+TARGET_CONFIGS=${TARGET_CONFIGS:-}
+config_of() {  # target -> its config (TARGET_CONFIGS, else CONFIG)
+    local pair
+    for pair in $TARGET_CONFIGS; do [[ ${pair%%=*} == "$1" ]] && { echo "${pair#*=}"; return; }; done
+    echo "$CONFIG"
+}
+folder_of() {  # target -> its run folder: train/ for CONFIG, train-<config name>/ for its own config
+    local config; config=$(config_of "$1")
+    if [[ $config == "$CONFIG" ]]; then echo "$RUN/train"; else echo "$RUN/train-$(basename "$config" .yaml)"; fi
+}
 brasyn() { "$PYTHON" -m brasyn.cli "$@"; }
 log() { echo "[$(date +%H:%M:%S)] $*"; }
 
@@ -88,11 +107,20 @@ launch() {  # name, log file, command...
     if [[ $PARALLEL == 1 ]]; then "$@" >"$logfile" 2>&1 & pids+=($!); names+=("$name")
     else "$@" >"$logfile" 2>&1 || { echo "FAILED: $name (see $logfile)"; exit 1; }; fi
 }
-log "training ${TARGETS[*]} with $CONFIG on $( ((cuda)) && echo cuda || echo cpu ) (parallel: $PARALLEL)"
-brasyn baseline fit "$RUN/cohort" "$RUN/baseline" >"$RUN/baseline.log" 2>&1 &
-baseline_pid=$!
+log "training ${TARGETS[*]} with $CONFIG ${TARGET_CONFIGS:+($TARGET_CONFIGS) }on $( ((cuda)) && echo cuda || echo cpu ) (parallel: $PARALLEL)"
+baseline_pid=
+if [[ $BASELINE == 1 ]]; then
+    brasyn baseline fit "$RUN/cohort" "$RUN/baseline" >"$RUN/baseline.log" 2>&1 &
+    baseline_pid=$!
+fi
 for target in "${TARGETS[@]}"; do
-    launch "$target" "$RUN/train-$target.log" brasyn train "$RUN/cohort" "$RUN/train" --config "$config_file" --target "$target"
+    target_config=$config_file
+    if [[ $(config_of "$target") != "$CONFIG" ]]; then
+        target_config=$RUN/config-run-$target.yaml
+        run_config "$(config_of "$target")" "$target_config" "$DEVICE" "$workers" "$RUN/cache"
+    fi
+    launch "$target" "$RUN/train-$target.log" \
+        brasyn train "$RUN/cohort" "$(folder_of "$target")" --config "$target_config" --target "$target"
 done
 if [[ $STUDY == 1 ]]; then
     for variant in docs/study/variants/*.yaml; do
@@ -103,7 +131,7 @@ if [[ $STUDY == 1 ]]; then
 fi
 failed=0
 for i in "${!pids[@]}"; do wait "${pids[$i]}" || { echo "FAILED: ${names[$i]}"; failed=1; }; done
-wait "$baseline_pid" || { echo "FAILED: baseline (see $RUN/baseline.log)"; failed=1; }
+if [[ -n $baseline_pid ]]; then wait "$baseline_pid" || { echo "FAILED: baseline (see $RUN/baseline.log)"; failed=1; }; fi
 (( failed == 0 )) || exit 1
 seconds=$(( $(date +%s) - started ))
 log "done in ${seconds} s"
@@ -111,26 +139,52 @@ log "done in ${seconds} s"
 # 4. how the weights were made, beside them
 machine=$("$PYTHON" -c "import platform, torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else f'{platform.processor() or platform.machine()} CPU')")
 cores=$(env -u OMP_NUM_THREADS nproc)  # nproc answers OMP_NUM_THREADS when it is set (above)
-"$PYTHON" - "$RUN" "$CONFIG" "$CASES" "$SEED" "$seconds" "$machine" "$cores" <<'PY'
-import json, sys, subprocess
+targets=$(for target in "${TARGETS[@]}"; do printf '%s=%s=%s ' "$target" "$(config_of "$target")" "$(folder_of "$target")"; done)
+mkdir -p "$RUN/train"
+"$PYTHON" - "$RUN" "$CONFIG" "$CASES" "$SEED" "$seconds" "$machine" "$cores" "${OMP_NUM_THREADS:-}" "$targets" <<'PY'
+import csv, json, os, subprocess, sys
 import torch
-run, config, cases, seed, seconds, machine, cores = sys.argv[1:]
-import os
+run, config, cases, seed, seconds, machine, cores, threads, targets = sys.argv[1:]
 try:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
 except (OSError, subprocess.SubprocessError):
     commit = os.environ.get("CODE_COMMIT", "unknown")  # a copy of the tree without .git
+
+def steps(folder, target):  # the last step of each stage in the target's metrics log
+    with open(f"{folder}/metrics_{target}.csv") as handle:
+        return {f"{row['stage']}_steps": int(row["step"]) for row in csv.DictReader(handle)}
+
 record = {"command": "scripts/train_checkpoints.sh", "config": config, "cohort": {"cases": int(cases), "seed": int(seed)},
-          "wall_seconds": int(seconds), "machine": machine, "cpu_cores": int(cores), "torch": torch.__version__,
-          "code_commit": commit}
+          "targets": {t: {"config": c, **steps(f, t)} for t, c, f in (triple.split("=", 2) for triple in targets.split())},
+          "wall_seconds": int(seconds), "machine": machine, "cpu_cores": int(cores),
+          "threads_per_target": int(threads) if threads else None, "torch": torch.__version__, "code_commit": commit}
 with open(f"{run}/train/provenance.json", "w") as handle:
     json.dump(record, handle, indent=1)
 print(json.dumps(record))
 PY
 if [[ $INSTALL == 1 ]]; then
-    cp "$RUN"/train/brasyn_*.pt "$RUN/train/config.yaml" "$RUN/train/provenance.json" workspace/additional_files/
-    mkdir -p workspace/additional_files/metrics workspace/baseline
-    cp "$RUN"/train/metrics_*.csv workspace/additional_files/metrics/
-    cp "$RUN"/baseline/brasyn_*.pt workspace/baseline/
-    log "installed into workspace/additional_files and workspace/baseline"
+    weights=$WORKSPACE/additional_files
+    mkdir -p "$weights/metrics" "$WORKSPACE/baseline"
+    for target in "${TARGETS[@]}"; do
+        folder=$(folder_of "$target")
+        cp "$folder/brasyn_$target.pt" "$weights/"
+        cp "$folder/metrics_$target.csv" "$weights/metrics/"
+        if [[ $folder == "$RUN/train" ]]; then cp "$folder/config.yaml" "$weights/"
+        else cp "$folder/config.yaml" "$weights/config_$target.yaml"; fi
+    done
+    # provenance.json keeps one record per target, so retraining a subset keeps the others' records
+    "$PYTHON" - "$RUN/train/provenance.json" "$weights/provenance.json" <<'PY'
+import json, os, sys
+run_file, installed_file = sys.argv[1:]
+run = json.load(open(run_file))
+installed = json.load(open(installed_file)) if os.path.exists(installed_file) else {}
+records = installed.get("targets", {}) if all(isinstance(v, dict) for v in installed.get("targets", {}).values()) else {}
+shared = {key: value for key, value in run.items() if key != "targets"}
+for target, own in run["targets"].items():
+    records[target] = {**shared, **own}
+with open(installed_file, "w") as handle:
+    json.dump({"targets": dict(sorted(records.items()))}, handle, indent=1)
+PY
+    if [[ $BASELINE == 1 ]]; then cp "$RUN"/baseline/brasyn_*.pt "$WORKSPACE/baseline/"; fi
+    log "installed into $WORKSPACE/additional_files and $WORKSPACE/baseline"
 fi

@@ -19,24 +19,52 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_train_checkpoints_script_makes_weights_baseline_and_provenance(tmp_path):
-    run = tmp_path / "run"
+def _train_checkpoints(run, **env):
     env = {**os.environ, "PYTHON": sys.executable, "RUN": str(run), "CASES": "3", "CONFIG": "tiny", "JOBS": "2",
-           "DEVICE": "cpu", "INSTALL": "0", "PHANTOM_ARGS": "--small"}
+           "DEVICE": "cpu", "PHANTOM_ARGS": "--small", **env}
     result = subprocess.run(["bash", str(ROOT / "scripts" / "train_checkpoints.sh")], env=env, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return json.loads((run / "train" / "provenance.json").read_text())
+
+
+@pytest.mark.slow
+def test_train_checkpoints_script_makes_weights_baseline_and_provenance(tmp_path):
+    run, workspace = tmp_path / "run", tmp_path / "workspace"
+    narrow = tmp_path / "narrow.yaml"  # one target with its own config, as t1c has in the bundled recipe
+    narrow.write_text("preset: tiny\nmodel:\n  base_channels: 4\n")
+    provenance = _train_checkpoints(run, TARGET_CONFIGS=f"t2w={narrow}", WORKSPACE=str(workspace))
     cohort = sorted(p.name for p in (run / "cohort").iterdir() if p.is_dir())
     assert cohort == ["BraTS-GLI-10000-000", "BraTS-GLI-10001-000", "BraTS-GLI-10002-000"]  # shards = one cohort
     for target in MODALITIES:
-        checkpoint = load_checkpoint(run / "train" / f"brasyn_{target.value}.pt", target=target)
+        folder = run / ("train-narrow" if target.value == "t2w" else "train")
+        checkpoint = load_checkpoint(folder / f"brasyn_{target.value}.pt", target=target)
         assert checkpoint["kind"] == "plave" and checkpoint["model_config"]["image_size"] == 64
+        assert checkpoint["model_config"]["base_channels"] == (4 if target.value == "t2w" else 8)
         assert load_checkpoint(run / "baseline" / f"brasyn_{target.value}.pt", target=target)["kind"] == "polynomial"
-        assert (run / "train" / f"metrics_{target.value}.csv").read_text().count("stage2") >= 1
-    provenance = json.loads((run / "train" / "provenance.json").read_text())
+        assert (folder / f"metrics_{target.value}.csv").read_text().count("stage2") >= 1
+        installed = workspace / "additional_files" / f"brasyn_{target.value}.pt"
+        assert installed.read_bytes() == (folder / f"brasyn_{target.value}.pt").read_bytes()
+        assert (workspace / "baseline" / f"brasyn_{target.value}.pt").is_file()
+    assert (workspace / "additional_files" / "config.yaml").is_file()
+    assert "base_channels: 4" in (workspace / "additional_files" / "config_t2w.yaml").read_text()
     assert provenance["config"] == "tiny" and provenance["cohort"] == {"cases": 3, "seed": 1}
+    assert {t: r["config"] for t, r in provenance["targets"].items()} == {
+        "t1n": "tiny", "t1c": "tiny", "t2w": str(narrow), "t2f": "tiny"}
+    assert all(r["stage1_steps"] > 0 and r["stage2_steps"] > 0 for r in provenance["targets"].values())
     assert provenance["torch"] == torch.__version__ and provenance["wall_seconds"] > 0
+    assert provenance["threads_per_target"] == 1  # 2 cores shared by four targets side by side
     assert not (run / "cohort-parts").exists()
+    # a subset: only t1n (finished already, so its resume file skips it), no baseline refit, two threads;
+    # the installed record keeps the other targets' entries
+    fitted = (run / "baseline" / "brasyn_t1n.pt").stat().st_mtime_ns
+    provenance = _train_checkpoints(run, TARGETS="t1n", BASELINE="0", WORKSPACE=str(workspace))
+    assert list(provenance["targets"]) == ["t1n"] and provenance["threads_per_target"] == 2
+    assert (run / "baseline" / "brasyn_t1n.pt").stat().st_mtime_ns == fitted
+    installed = json.loads((workspace / "additional_files" / "provenance.json").read_text())["targets"]
+    assert sorted(installed) == ["t1c", "t1n", "t2f", "t2w"]
+    assert installed["t1n"]["threads_per_target"] == 2 and installed["t2f"]["threads_per_target"] == 1
+    assert installed["t2w"]["config"] == str(narrow)
 
 
 def test_learning_curve_plot_draws_every_run_and_target(tmp_path):

@@ -85,6 +85,13 @@ def test_demo_preset_is_a_small_model():
     assert setup.training.stage2.max_steps is not None and setup.training.stage2.max_steps <= 1000
 
 
+def test_synthetic_wide_preset_is_the_synthetic_recipe_at_16_channels():
+    synthetic, wide = load_training_setup("synthetic"), load_training_setup("synthetic_wide")
+    assert synthetic.model.base_channels == 8
+    assert wide.model == dataclasses.replace(synthetic.model, base_channels=16)
+    assert wide.training == synthetic.training
+
+
 def test_mapping_overrides_a_preset_key_by_key():
     setup = load_training_setup(
         {"preset": "tiny", "model": {"base_channels": 4}, "training": {"stage2": {"max_steps": 7}}}

@@ -23,7 +23,7 @@ from brasyn.device import canonical_precision, check_device
 from brasyn.errors import ConfigError
 from brasyn.models.config import ModelConfig
 
-PRESETS: tuple[str, ...] = ("paper", "synthetic", "demo", "tiny")
+PRESETS: tuple[str, ...] = ("paper", "synthetic", "synthetic_wide", "demo", "tiny")
 
 
 @dataclass(frozen=True)
