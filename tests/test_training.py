@@ -9,6 +9,7 @@ import warnings
 import pytest
 import torch
 import yaml
+from torch import nn
 from typer.testing import CliRunner
 
 from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint
@@ -20,6 +21,7 @@ from brasyn.data.slices import CacheOptions, SliceDataset, build_slice_cache, fi
 from brasyn.errors import ConfigError
 from brasyn.models import ModelConfig
 from brasyn.training import load_training_setup, train
+from brasyn.training.batchnorm import recalibrate_batchnorm, recalibration_batches
 from brasyn.training.config import LossWeights, TrainingSetup
 from brasyn.training.metrics import COLUMNS, MetricsLog
 from brasyn.training.runtime import Runtime
@@ -298,6 +300,43 @@ def test_train_writes_checkpoints_with_the_fitted_intensity_model(cohort, tmp_pa
     rows = _rows(out / "metrics_t2f.csv")
     assert [(r["stage"], r["step"]) for r in rows] == [("stage1", "2"), ("stage2", "2")]
     assert rows[1]["val_ssim"] != "" and rows[1]["contrastive"] != ""
+
+
+def test_batchnorm_recalibration_averages_the_batch_statistics():
+    model = nn.Sequential(nn.Linear(2, 2, bias=False), nn.BatchNorm1d(2))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(2))  # the norm sees the batches as they are
+    norm = model[1]
+    norm.running_mean.fill_(5.0)
+    norm.running_var.fill_(9.0)
+    model.eval()
+    batches = [torch.tensor([[0.0, 1.0], [2.0, 5.0]]), torch.tensor([[4.0, 0.0], [6.0, 2.0], [8.0, 4.0]])]
+    # by hand: batch means (1, 3) and (6, 2); unbiased batch variances (2, 8) and (4, 4)
+    assert recalibrate_batchnorm(model, batches, model) == 2
+    assert torch.allclose(norm.running_mean, torch.tensor([3.5, 2.5]))
+    assert torch.allclose(norm.running_var, torch.tensor([3.0, 6.0]))
+    assert norm.momentum == 0.1 and not model.training and not norm.training  # restored
+    assert recalibrate_batchnorm(model, [], model) == 0  # no batches: the statistics stay
+    assert torch.allclose(norm.running_mean, torch.tensor([3.5, 2.5]))
+
+
+def test_checkpoint_holds_batchnorm_statistics_of_its_final_weights(cohort, tmp_path, tiny):
+    out = tmp_path / "run"
+    train(cohort, out, "tiny", ["t2f"])
+    ckpt = load_checkpoint(out / "brasyn_t2f.pt", target=Modality.T2F)
+    generator = build_model(ckpt)
+    cached = build_slice_cache(discover_cases(cohort), out / "cache", CacheOptions(dtype="float32"))
+    train_ids, _ = split_cases([c.case_id for c in cached], tiny.training.data.validation_fraction, 0)
+    train_ds = SliceDataset([c for c in cached if c.case_id in train_ids], Modality.T2F, tiny.model.image_size)
+    saved = {k: v.clone() for k, v in generator.state_dict().items() if "running" in k}
+    assert saved
+    slices = tiny.training.stage2.batchnorm_recalibration_slices
+    batches = recalibration_batches(train_ds, slices, tiny.training.seed)
+    assert recalibrate_batchnorm(generator, batches, lambda x: generator(x, with_seg=True)) > 0
+    # recomputing them with the final weights changes nothing: the checkpoint was recalibrated last
+    for key, value in generator.state_dict().items():
+        if "running" in key:
+            assert torch.allclose(value, saved[key], atol=1e-5), key
 
 
 def _resume_setup(tiny: TrainingSetup, resume_every_steps: int = 0) -> TrainingSetup:

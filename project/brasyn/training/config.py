@@ -127,9 +127,18 @@ class TranslationStage:
     L1 and segmentation only (no discriminator, contrastive or self-representation terms: about 3x
     cheaper per step on a CPU), then every term of the paper joins. 0 (the paper): all terms from
     the first step. A fraction, so that a time budget that shortens the schedule keeps the GAN phase."""
+    batchnorm_recalibration_slices: int = 256
+    """Before every validation (and so before the checkpoint), the generator's BatchNorm running
+    statistics are recomputed on this many fixed training slices with the current weights
+    (`brasyn.training.batchnorm`); 0 keeps the moving averages of training."""
 
     def __post_init__(self) -> None:
         _check_stage("training.stage2", self)
+        if self.batchnorm_recalibration_slices < 0:
+            raise ConfigError(
+                "training.stage2.batchnorm_recalibration_slices: expected >= 0, "
+                f"found {self.batchnorm_recalibration_slices}"
+            )
         if not 0.0 <= self.warmup_fraction < 1.0:
             raise ConfigError(
                 f"training.stage2.warmup_fraction: expected a value in [0, 1), found {self.warmup_fraction}"

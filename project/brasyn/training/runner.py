@@ -33,6 +33,7 @@ from brasyn.data.slices import (
 )
 from brasyn.io.atomic import atomic_write_text
 from brasyn.models import SelfRepresentationAutoencoder
+from brasyn.training.batchnorm import recalibration_batches
 from brasyn.training.config import TrainingSetup, load_training_setup
 from brasyn.training.loop import StageTrainer, check_enough_slices, run_stage
 from brasyn.training.metrics import MetricsLog, validate, validation_indices
@@ -251,10 +252,13 @@ class _TargetRun:
             start = record.stage2.step
             set_rng_state(record.rng)
         if start < total:
-            on_epoch_end, on_save = self._hooks(
-                "stage2", f"{self.target} stage 2", trainer, total,
-                lambda: validate(trainer.predict, self.val_ds, self.val_idx, device=self.rt.device),
-            )
+            def validate_epoch() -> dict[str, float]:
+                trainer.recalibrate_batchnorm(
+                    recalibration_batches(self.train_ds, config.stage2.batchnorm_recalibration_slices, config.seed)
+                )
+                return validate(trainer.predict, self.val_ds, self.val_idx, device=self.rt.device)
+
+            on_epoch_end, on_save = self._hooks("stage2", f"{self.target} stage 2", trainer, total, validate_epoch)
             run_stage(
                 trainer, self.train_ds, rt=self.rt, batch_size=config.stage2.batch_size, total=total, start_step=start,
                 seed=config.seed + STAGE2_SEED_OFFSET, num_workers=config.num_workers, progress=config.progress,

@@ -15,7 +15,7 @@ parameters are frozen there.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import torch
@@ -42,6 +42,7 @@ from brasyn.models import (
     PatchNCEHeads,
     SelfRepresentationAutoencoder,
 )
+from brasyn.training.batchnorm import recalibrate_batchnorm
 from brasyn.training.config import AutoencoderStage, TranslationStage
 from brasyn.training.runtime import Runtime
 from brasyn.training.schedule import linear_decay_scheduler, set_total_steps
@@ -322,6 +323,16 @@ class TranslationTrainer:
         d_terms = self.d_step(batch, forward.output.image)
         g_terms = self.g_step(batch, forward)
         return _detached({**d_terms, **g_terms})
+
+    def recalibrate_batchnorm(self, sources: Iterable[Tensor]) -> int:
+        """The generator's BatchNorm running statistics from these batches of real sources (B, 3, S, S)
+        with the current weights (`brasyn.training.batchnorm`); returns the number of batches."""
+
+        def forward(batch: Tensor) -> None:
+            with self.rt.autocast():
+                self.generator(batch.to(self.rt.device), with_seg=True)
+
+        return recalibrate_batchnorm(self.generator, sources, forward)
 
     @torch.no_grad()
     def predict(self, sources: Tensor) -> tuple[Tensor, Tensor | None]:
