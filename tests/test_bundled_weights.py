@@ -11,6 +11,7 @@ from brasyn.checkpoint import checkpoint_filename, load_checkpoint
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.inference import Predictor
 from brasyn.phantom import PhantomConfig, generate_case
+from brasyn.training.config import load_training_setup
 
 WORKSPACE = Path(__file__).resolve().parents[1] / "workspace"
 MAX_BYTES = 5 * 1024 * 1024  # per checkpoint: the demo models are stored compact (float16)
@@ -33,13 +34,18 @@ def test_bundled_models_record_how_they_were_made():
     from brasyn.data.normalization import Normalization
 
     folder = WORKSPACE / "additional_files"
-    provenance = json.loads((folder / "provenance.json").read_text())
-    assert {"command", "config", "cohort", "wall_seconds", "machine", "torch", "code_commit"} <= set(provenance)
+    records = json.loads((folder / "provenance.json").read_text())["targets"]
+    assert sorted(records) == sorted(t.value for t in MODALITIES)
     assert (folder / "config.yaml").is_file() and (folder / "README.md").is_file()
     sizes = [(folder / checkpoint_filename(t)).stat().st_size for t in MODALITIES]
     assert sum(sizes) < 25 * 1024 * 1024  # issue 8: at most 25 MB for all four
     for target in MODALITIES:
+        record = records[target.value]
+        assert {"command", "config", "cohort", "wall_seconds", "machine", "torch", "code_commit"} <= set(record)
+        assert record["stage2_steps"] > 0
         checkpoint = load_checkpoint(folder / checkpoint_filename(target), target=target)
+        # the recorded config is the one the weights were trained with
+        assert checkpoint["model_config"] == load_training_setup(record["config"]).to_dict()["model"]
         assert Normalization.from_dict(checkpoint["normalization"]) == Normalization()  # today's normalisation
         assert (folder / "metrics" / f"metrics_{target.value}.csv").is_file()
 
