@@ -18,7 +18,6 @@ from brasyn.constants import MODALITIES
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
 def _train_checkpoints(run, **env):
     env = {**os.environ, "PYTHON": sys.executable, "RUN": str(run), "CASES": "3", "CONFIG": "tiny", "JOBS": "2",
            "DEVICE": "cpu", "PHANTOM_ARGS": "--small", **env}
