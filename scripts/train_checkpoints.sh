@@ -178,7 +178,7 @@ import json, os, sys
 run_file, installed_file = sys.argv[1:]
 run = json.load(open(run_file))
 installed = json.load(open(installed_file)) if os.path.exists(installed_file) else {}
-records = installed.get("targets", {}) if all(isinstance(v, dict) for v in installed.get("targets", {}).values()) else {}
+records = installed.get("targets", {})  # an older single-record file has none
 shared = {key: value for key, value in run.items() if key != "targets"}
 for target, own in run["targets"].items():
     records[target] = {**shared, **own}

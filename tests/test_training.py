@@ -284,13 +284,19 @@ def _rows(path):
         return list(csv.DictReader(handle))
 
 
+def _cached_split(cohort, out, setup):
+    """The run folder's slice cache (as `train` built it) and the training / validation case ids."""
+    cached = build_slice_cache(discover_cases(cohort), out / "cache", CacheOptions(dtype="float32"))
+    train_ids, val_ids = split_cases([c.case_id for c in cached], setup.training.data.validation_fraction, 0)
+    return cached, train_ids, val_ids
+
+
 def test_train_writes_checkpoints_with_the_fitted_intensity_model(cohort, tmp_path, tiny):
     out = tmp_path / "run"
     paths = train(cohort, out, "tiny", ["t2f"])
     assert paths == {Modality.T2F: out / "brasyn_t2f.pt"}
     ckpt = load_checkpoint(paths[Modality.T2F], target=Modality.T2F)
-    cached = build_slice_cache(discover_cases(cohort), out / "cache", CacheOptions(dtype="float32"))
-    train_ids, val_ids = split_cases([c.case_id for c in cached], tiny.training.data.validation_fraction, 0)
+    cached, train_ids, val_ids = _cached_split(cohort, out, tiny)
     expected = fit_intensity_model([c for c in cached if c.case_id in train_ids], Modality.T2F, Normalization())
     assert IntensityModel.from_dict(ckpt["intensity_model"]) == expected
     assert ckpt["data_summary"]["train_cases"] == train_ids and ckpt["data_summary"]["validation_cases"] == val_ids
@@ -325,8 +331,7 @@ def test_checkpoint_holds_batchnorm_statistics_of_its_final_weights(cohort, tmp_
     train(cohort, out, "tiny", ["t2f"])
     ckpt = load_checkpoint(out / "brasyn_t2f.pt", target=Modality.T2F)
     generator = build_model(ckpt)
-    cached = build_slice_cache(discover_cases(cohort), out / "cache", CacheOptions(dtype="float32"))
-    train_ids, _ = split_cases([c.case_id for c in cached], tiny.training.data.validation_fraction, 0)
+    cached, train_ids, _ = _cached_split(cohort, out, tiny)
     train_ds = SliceDataset([c for c in cached if c.case_id in train_ids], Modality.T2F, tiny.model.image_size)
     saved = {k: v.clone() for k, v in generator.state_dict().items() if "running" in k}
     assert saved

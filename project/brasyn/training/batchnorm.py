@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+
+from brasyn.data.slices import SliceDataset
 
 
 @torch.no_grad()
@@ -55,11 +56,10 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[Tensor], forward: 
     return count
 
 
-def recalibration_batches(dataset: Dataset, n_slices: int, seed: int, batch_size: int = 16) -> Iterator[Tensor]:
-    """The sources (B, 3, S, S) of `n_slices` slices of `dataset` (a `SliceDataset`), the same ones
-    every time: a permutation seeded with `seed` on its own generator, so the training's random state
-    is untouched."""
+def recalibration_batches(dataset: SliceDataset, n_slices: int, seed: int, batch_size: int = 16) -> Iterator[Tensor]:
+    """The sources (B, 3, S, S) of `n_slices` slices of `dataset`, the same ones every time: a
+    permutation seeded with `seed` on its own generator, so the training's random state is untouched."""
     n = min(n_slices, len(dataset))
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     for start in range(0, n, batch_size):
-        yield torch.stack([dataset[i].sources for i in order[start:start + batch_size]])
+        yield dataset.__getitems__(order[start:start + batch_size]).sources
