@@ -8,10 +8,10 @@
     gpu_steps.py train-step --device cuda --model paper --out train_step.json
 
 Inference: the naive reference (every slice at batch 1, float32, NCHW) against the engine's
-`Predictor` with its defaults (batch auto, channels-last, bf16/fp16 autocast on CUDA, cuDNN
-autotuning), then optional variants (torch.compile; CUDA graphs through torch.compile's
-"reduce-overhead" mode), each on one full case in memory: network seconds and whole-`predict` seconds,
-medians, and peak GPU memory.
+`Predictor` with its defaults but one pass per slice (batch auto, channels-last, bf16/fp16 autocast
+on CUDA, cuDNN autotuning; no test-time mirroring), then optional variants (torch.compile; CUDA
+graphs through torch.compile's "reduce-overhead" mode), each on one full case in memory: network
+seconds and whole-`predict` seconds, medians, and peak GPU memory.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ def sync(device: torch.device) -> None:
 
 
 def make_predictor(name: str, device: str, **options) -> Predictor:
+    """One network pass per slice (no test-time mirroring) unless `options` say otherwise: the
+    variants are compared at equal work."""
+    options.setdefault("mirror_axes", ())
     config = common.model_config(name)
     torch.manual_seed(0)
     intensity = IntensityModel(TARGET, sources_for(TARGET), intercept=0.0, coefficients=(1 / 3,) * 3)

@@ -9,7 +9,7 @@ import pytest
 
 from brasyn.checkpoint import checkpoint_filename, load_checkpoint
 from brasyn.constants import MODALITIES, Modality, sources_for
-from brasyn.inference import Predictor
+from brasyn.inference import InferenceSettings, Predictor
 from brasyn.phantom import PhantomConfig, generate_case
 from brasyn.training.config import load_training_setup
 
@@ -61,8 +61,9 @@ def unseen_case():
 def test_bundled_model_synthesizes_a_plausible_volume(target, unseen_case):
     case = unseen_case
     sources = {m: case.images[m].astype(np.float32) for m in sources_for(target)}
-    predictor = Predictor.from_checkpoint(WORKSPACE / "additional_files" / checkpoint_filename(target), target=target)
-    prediction = predictor.predict(sources)
+    path = WORKSPACE / "additional_files" / checkpoint_filename(target)
+    settings = InferenceSettings(mirror_axes=())  # the network alone, one pass (mirroring: test below)
+    prediction = Predictor.from_checkpoint(path, target=target, settings=settings).predict(sources)
     brain = case.images[target] > 0
     assert prediction.image.shape == (240, 240, 155)
     assert np.isfinite(prediction.image).all()
@@ -72,3 +73,20 @@ def test_bundled_model_synthesizes_a_plausible_volume(target, unseen_case):
     # a trained model follows the truth's anatomy and lands near its scanner scale
     assert np.corrcoef(truth, synth)[0, 1] > 0.5
     assert 0.5 < np.median(synth) / np.median(truth) < 2.0
+
+
+@pytest.mark.slow
+def test_mirroring_makes_the_bundled_model_mirror_equivariant(unseen_case):
+    """With both in-plane axes (the default) the prediction of a mirrored case is the mirrored
+    prediction: its four passes are the same four, in another order. Without mirroring the trained
+    network is not equivariant, so the test can tell the two apart."""
+    target = Modality.T2F
+    crop = (slice(72, 168), slice(64, 176), slice(70, 76))  # 96 x 112 x 6 around the brain: even padding
+    sources = {m: np.ascontiguousarray(unseen_case.images[m][crop], dtype=np.float32) for m in sources_for(target)}
+    mirrored = {m: np.ascontiguousarray(v[::-1, ::-1]) for m, v in sources.items()}
+    path = WORKSPACE / "additional_files" / checkpoint_filename(target)
+    for axes, equivariant in (((0, 1), True), ((), False)):
+        predictor = Predictor.from_checkpoint(path, settings=InferenceSettings(mirror_axes=axes))
+        plain, flipped = predictor.predict(sources), predictor.predict(mirrored)
+        error = np.abs(flipped.image[::-1, ::-1] - plain.image).max() / plain.target_scale
+        assert (error < 1e-4) if equivariant else (error > 1e-2), (axes, error)

@@ -91,3 +91,11 @@ def test_cli_infer_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
         result = CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o"), "--batch-size", bad])
         assert result.exit_code == 2 and "--batch-size" in result.output
     assert len(seen) == 3
+    assert seen[0].mirror_axes == defaults.mirror_axes
+    for text, axes in (("none", ()), ("1", (1,)), ("1,0", (0, 1))):
+        result = CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o"), "--mirror-axes", text])
+        assert result.exit_code == 0
+        assert seen[-1].mirror_axes == axes
+    for bad in ("x", "0;1", "2", "0,0"):
+        result = CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o"), "--mirror-axes", bad])
+        assert result.exit_code == 2 and "--mirror-axes" in result.output

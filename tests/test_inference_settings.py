@@ -30,6 +30,16 @@ def test_settings_are_strict():
     assert InferenceSettings.from_dict({"device": "cuda:1", "precision": "bf16"}).device == "cuda:1"
 
 
+def test_mirror_axes_are_in_plane_axes():
+    assert InferenceSettings().mirror_axes == (0, 1)  # both in-plane axes by default, as nnU-Net mirrors
+    assert InferenceSettings.from_dict({"mirror_axes": []}).mirror_axes == ()
+    assert InferenceSettings.from_dict({"mirror_axes": [1, 0]}).mirror_axes == (0, 1)
+    for bad in ([2], [0, 0], [-1], [True], "0,1"):
+        with pytest.raises(ConfigError) as info:
+            InferenceSettings.from_dict({"mirror_axes": bad})
+        assert "infer.mirror_axes" in str(info.value)
+
+
 def test_auto_batch_size_and_layout_follow_the_device():
     cpu = tuning.plan_for(torch.device("cpu"))
     assert (cpu.batch_size, cpu.channels_last) == (tuning.CPU_BATCH, True)

@@ -294,8 +294,8 @@ def test_entrypoint_errors_are_one_line(tmp_path, weights):
     assert result.returncode == 1
     assert (
         result.stderr.strip().splitlines()[-1]
-        == "error: unknown config key infer.batch_sise (valid: batch_size, device, io_workers, overwrite, precision,"
-        " progress, segmentation_path, write_segmentation)"
+        == "error: unknown config key infer.batch_sise (valid: batch_size, device, io_workers, mirror_axes, overwrite,"
+        " precision, progress, segmentation_path, write_segmentation)"
     )
     assert not (tmp_path / "o").exists()
 

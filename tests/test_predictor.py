@@ -68,7 +68,7 @@ def test_slices_without_brain_skip_the_network_and_stay_zero():
     sources = {m: images[m].copy() for m in sources_for(T2F)}
     for v in sources.values():
         v[..., [0, 5, 11]] = 0  # three empty axial slices
-    predictor = copy_predictor(T2F, batch_size=4)
+    predictor = copy_predictor(T2F, batch_size=4, mirror_axes=())  # one pass per slice
     prediction = predictor.predict(sources)
     seen = torch.cat(predictor.model.seen)
     assert len(seen) == COHORT_SHAPE[2] - 3
@@ -90,7 +90,9 @@ def test_padding_is_cropped_back_exactly():
 
     images, _ = tiny_volumes((40, 48, 6), seed=2)
     sources = {m: images[m] for m in sources_for(T2F)}
-    predictor = Predictor(Coordinates(), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64)
+    predictor = Predictor(
+        Coordinates(), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64, mirror_axes=()
+    )
     prepared = predictor.prepare(sources)
     image, _ = predictor.run(prepared.slices)
     restored = predictor.restore(prepared, image, None)
@@ -120,7 +122,9 @@ def test_out_of_memory_halves_the_batch_and_retries(caplog):
     images, _ = tiny_volumes(COHORT_SHAPE, seed=0)
     sources = {m: images[m] for m in sources_for(T2F)}
     model = FlakyMemory(limit=3)
-    predictor = Predictor(model, target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64, batch_size=16)
+    predictor = Predictor(
+        model, target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64, batch_size=16, mirror_axes=()
+    )
     reference = copy_predictor(T2F, batch_size=16).predict(sources)
     with caplog.at_level(logging.WARNING):
         prediction = predictor.predict(sources)
@@ -140,6 +144,46 @@ def test_out_of_memory_at_batch_one_is_a_clear_error():
     with pytest.raises(InferenceError) as info:
         predictor.predict({m: images[m] for m in sources_for(T2F)})
     assert "batch size 1" in str(info.value)
+
+
+class Marked(nn.Module):
+    """Image 0.5 x channel 0 + 0.25 x a fixed lopsided map; seg logits 4 x the map in class 1 only.
+    Not flip-equivariant, so each mirrored pass contributes a different term."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        rows = torch.linspace(-1, 1, size).view(size, 1)
+        cols = torch.linspace(-1, 1, size).view(1, size)
+        self.register_buffer("map", (rows**3 + 0.5 * cols).clamp(-1, 1))  # (S, S), no symmetry
+
+    def forward(self, x, *, with_seg=False):
+        image = 0.5 * x[:, :1] + 0.25 * self.map
+        logits = torch.zeros(len(x), 4, *x.shape[-2:])
+        logits[:, 1] = 4 * self.map
+        return Out(image, logits)
+
+
+@pytest.mark.parametrize("axes", [(), (0,), (1,), (0, 1)])
+def test_mirroring_averages_the_mirrored_passes(axes):
+    """Hand-computed: the input term comes back in place (each pass is mirrored back), the lopsided
+    term is the mean of its mirror images, and the labels are the argmax of the mean probabilities."""
+    size = 16
+    rng = np.random.default_rng(0)
+    slices = rng.uniform(-1, 1, (3, 3, size, size)).astype(np.float32)
+    predictor = Predictor(
+        Marked(size), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=size, mirror_axes=axes
+    )
+    image, labels = predictor.run(slices, with_segmentation=True)
+
+    lopsided = predictor.model.map.numpy()
+    flips = [(), (0,), (1,), (0, 1)] if len(axes) == 2 else [(), axes] if axes else [()]
+    mirrored = [np.flip(lopsided, f) if f else lopsided for f in flips]
+    expected = 0.5 * slices[:, 0] + 0.25 * np.mean(mirrored, axis=0)
+    np.testing.assert_allclose(image, expected, atol=1e-6)
+    probability = np.mean([1 / (1 + 3 * np.exp(-4 * m)) for m in mirrored], axis=0)  # class 1 vs three 0-logits
+    expected_labels = np.where(probability > (1 - probability) / 3, 1, 0)  # class 1 vs each of the other three
+    assert (labels == expected_labels[None]).all()
+    assert len(predictor.mirrors) == 2 ** len(axes)
 
 
 @pytest.mark.gpu

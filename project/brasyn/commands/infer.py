@@ -6,9 +6,14 @@ from pathlib import Path
 
 import typer
 
+from brasyn.errors import ConfigError
 from brasyn.inference.settings import InferenceSettings
 
 DEFAULTS = InferenceSettings()  # the one source of the options' defaults (options left out stay None)
+
+
+def _format_axes(axes: tuple[int, ...]) -> str:
+    return ",".join(map(str, axes)) or "none"
 
 
 def infer(
@@ -31,6 +36,12 @@ def infer(
     precision: str | None = typer.Option(
         None, "--precision", show_default=DEFAULTS.precision, help="Autocast on CUDA: auto, fp32, bf16 or fp16."
     ),
+    mirror_axes: str | None = typer.Option(
+        None,
+        "--mirror-axes",
+        show_default=_format_axes(DEFAULTS.mirror_axes),
+        help="Test-time mirroring over these in-plane axes, averaged: 0,1 (4 passes), 0 or 1 (2), none (1).",
+    ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace existing predictions (default: skip those cases)."
     ),
@@ -46,6 +57,7 @@ def infer(
         batch_size=_batch_size(batch_size),
         device=device,
         precision=precision,
+        mirror_axes=_mirror_axes(mirror_axes),
         overwrite=overwrite,
         write_segmentation=seg_output is not None,
         segmentation_path=str(seg_output) if seg_output is not None else None,
@@ -55,6 +67,18 @@ def infer(
     typer.echo(summary.format())
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def _mirror_axes(text: str | None) -> tuple[int, ...] | None:
+    """"none" or comma-separated in-plane axes such as "0,1"; anything else is a usage error."""
+    if text is None:
+        return None
+    try:
+        axes = () if text.strip().lower() == "none" else tuple(int(part) for part in text.split(","))
+        return InferenceSettings(mirror_axes=axes).mirror_axes
+    except (ValueError, ConfigError):
+        message = f"expected none or in-plane axes such as 0,1, found {text!r}"
+        raise typer.BadParameter(message, param_hint="--mirror-axes") from None
 
 
 def _batch_size(text: str | None) -> int | str | None:

@@ -34,7 +34,7 @@ def synthesize(
     Example: `synthesize(t1n="a-t1n.nii.gz", t1c="a-t1c.nii.gz", t2w="a-t2w.nii.gz", output_file="a-t2f.nii.gz")`
     writes the T2-FLAIR (int16, the inputs' geometry). `weights` is the folder of `brasyn_{target}.pt`
     checkpoints; `segmentation_file` also writes the tumour map (labels 0-3). `overrides` are
-    `InferenceSettings` fields (batch_size, device, precision). Errors are `BrasynError`s.
+    `InferenceSettings` fields (batch_size, device, precision, mirror_axes). Errors are `BrasynError`s.
     """
     given = {Modality.T1N: t1n, Modality.T1C: t1c, Modality.T2W: t2w, Modality.T2F: t2f}
     images = {m: Path(p) for m, p in given.items() if p is not None}

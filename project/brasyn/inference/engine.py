@@ -218,7 +218,11 @@ def load_predictors(
         try:
             predictors[target] = Predictor.from_checkpoint(path, target=target, settings=settings)
             plan = predictors[target].plan
-            logger.info("loaded %s model %s (%s, batch %d)", target, path, predictors[target].device, plan.batch_size)
+            logger.info(
+                "loaded %s model %s (%s, batch %d, %d network passes per slice, mirror_axes %s)",
+                target, path, predictors[target].device, plan.batch_size, len(predictors[target].mirrors),
+                list(settings.mirror_axes),
+            )
         except BrasynError as exc:
             problems[target] = str(exc) if path.name in str(exc) else f"{path}: {exc}"
             logger.error("cannot use the %s model: %s", target, problems[target])

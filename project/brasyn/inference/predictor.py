@@ -1,5 +1,6 @@
 """One dedicated model applied to one case: normalise the sources, run the network over the axial
-slices in batches, undo the padding and the normalisation, zero the background.
+slices in batches (by default also over their mirror images, averaged: test-time mirroring), undo
+the padding and the normalisation, zero the background.
 
 Model-kind agnostic: any module whose forward maps normalised sources (B, 3, S, S) to an object with
 `.image` (B, 1, S, S) in [-1, 1] and `.seg_logits` (B, 4, S, S) or None (the PLAVE generator, the
@@ -23,7 +24,7 @@ from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization,
 from brasyn.data.slicing import PadRecord, crop_slices, pad_slices
 from brasyn.device import resolve_device, resolve_precision
 from brasyn.errors import CheckpointError, GeometryError, InferenceError, InputError
-from brasyn.inference.settings import InferenceSettings
+from brasyn.inference.settings import DEFAULT_MIRROR_AXES, InferenceSettings
 from brasyn.inference.tuning import plan_for
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,25 @@ logger = logging.getLogger(__name__)
 _OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
     {getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError}
 )
+
+
+def mirror_flips(axes: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The test-time mirrorings of a (B, C, S, S) slice batch for in-plane volume axes `axes`: every
+    subset of their tensor dims (volume axis a is dim a + 2), the identity () first.
+
+    >>> mirror_flips((0, 1))
+    [(), (2,), (3,), (2, 3)]
+    """
+    dims = [a + 2 for a in sorted(set(axes))]
+    return [tuple(d for i, d in enumerate(dims) if k >> i & 1) for k in range(2 ** len(dims))]
+
+
+def _unflip(tensor: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Mirror a network output back; `dims` index the (B, C, S, S) input, so for a (B, S, S) output
+    each dim moves down by one."""
+    if not dims:
+        return tensor
+    return tensor.flip(dims if tensor.dim() == 4 else tuple(d - 1 for d in dims))
 
 
 class PreparedCase(NamedTuple):
@@ -68,6 +88,7 @@ class Predictor:
         batch_size: int | str = "auto",
         source: str = "",
         channels_last: bool | None = None,
+        mirror_axes: tuple[int, ...] = DEFAULT_MIRROR_AXES,
     ) -> None:
         self.target = Modality(target)
         self.sources = sources_for(self.target)
@@ -81,6 +102,7 @@ class Predictor:
         self.batch_size = self.plan.batch_size
         self._warned_no_seg = False
         self.source = source or f"{self.target} model"
+        self.mirrors = mirror_flips(mirror_axes)
         self.memory_format = torch.channels_last if self.plan.channels_last else torch.contiguous_format
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed slice size: let cuDNN pick its fastest kernels
@@ -120,6 +142,7 @@ class Predictor:
             precision=settings.precision,
             batch_size=settings.batch_size,
             source=source,
+            mirror_axes=settings.mirror_axes,
         )
 
     # ----------------------------------------------------------------------------------------------
@@ -201,11 +224,16 @@ class Predictor:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            out = self.model(x, with_seg=with_segmentation)
-            image = out.image.float()[:, 0].clamp_(-1.0, 1.0)  # (B, S, S)
-            label = None
-            if with_segmentation and out.seg_logits is not None:
-                label = out.seg_logits.argmax(dim=1).to(torch.uint8)  # (B, S, S)
+            image = torch.zeros((x.shape[0], x.shape[-2], x.shape[-1]), dtype=torch.float32, device=self.device)
+            probabilities = None
+            for dims in self.mirrors:  # the identity first; outputs are mirrored back before they add up
+                out = self.model(x.flip(dims) if dims else x, with_seg=with_segmentation)
+                image += _unflip(out.image.float()[:, 0], dims)
+                if with_segmentation and out.seg_logits is not None:
+                    p = _unflip(out.seg_logits.float().softmax(dim=1), dims)
+                    probabilities = p if probabilities is None else probabilities + p
+            image = image.div_(len(self.mirrors)).clamp_(-1.0, 1.0)  # (B, S, S)
+            label = probabilities.argmax(dim=1).to(torch.uint8) if probabilities is not None else None  # (B, S, S)
         return image.cpu().numpy(), (label.cpu().numpy() if label is not None else None)
 
     def restore(self, prepared: PreparedCase, image: np.ndarray, labels: np.ndarray | None) -> Prediction:

@@ -10,6 +10,9 @@ from brasyn.config import from_dict, to_dict
 from brasyn.device import canonical_precision, check_device
 from brasyn.errors import ConfigError
 
+DEFAULT_MIRROR_AXES: tuple[int, ...] = (0, 1)
+IN_PLANE_AXES = (0, 1)  # axial slices span the volume's first two axes
+
 
 @dataclass(frozen=True)
 class InferenceSettings:
@@ -41,6 +44,12 @@ class InferenceSettings:
     io_workers: int = 2
     """Background threads that read the next case and write the previous one while the model runs."""
 
+    mirror_axes: tuple[int, ...] = DEFAULT_MIRROR_AXES
+    """Test-time mirroring: the network also runs on the slices mirrored along every combination of
+    these in-plane axes of the volume (0 = first, 1 = second), each output is mirrored back, and the
+    images (and the segmentation probabilities) are averaged, as nnU-Net does. (0, 1) costs 4 forward
+    passes per slice, (0,) or (1,) two, () one (no mirroring)."""
+
     def __post_init__(self) -> None:
         if self.batch_size != "auto" and (
             not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1
@@ -50,6 +59,13 @@ class InferenceSettings:
         object.__setattr__(self, "precision", canonical_precision(self.precision, "infer.precision"))
         if self.io_workers < 1:
             raise ConfigError(f"infer.io_workers: expected a positive integer, found {self.io_workers!r}")
+        axes = tuple(self.mirror_axes)
+        if any(a not in IN_PLANE_AXES or isinstance(a, bool) for a in axes) or len(set(axes)) != len(axes):
+            raise ConfigError(
+                f"infer.mirror_axes: expected distinct in-plane axes from {list(IN_PLANE_AXES)} "
+                f"(e.g. [0, 1], or [] for none), found {list(axes)}"
+            )
+        object.__setattr__(self, "mirror_axes", tuple(sorted(axes)))
         if self.write_segmentation and not self.segmentation_path:
             raise ConfigError(
                 "infer.segmentation_path: required when write_segmentation is true "
