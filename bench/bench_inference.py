@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end inference speed: a folder of full 240 x 240 x 155 cases (compressed NIfTI) to written
 predictions, the engine (`synthesize_folder`, default settings but one pass per slice: no test-time
-mirroring, which would multiply the network's work by up to 4) against the naive reference
+mirroring, which multiplies the network's work by up to 4) against the naive reference
 (`naive.py`: synchronous I/O, every slice at batch 1, float32), same random-initialised checkpoints,
 same cases, alternated in one process so that both see the same background load.
 
@@ -9,6 +9,8 @@ Per model size it reports medians over `--repeats` of seconds per case (wall, an
 process, the less noisy figure on a shared machine), the per-stage breakdown (read and validate,
 normalise, network, restore scale and background, write; the engine's stages overlap, so they sum to
 more than its wall time) and the peak resident memory of each run. Model loading is included in both.
+For the models in `--mirrored` (default: demo) it also times the engine with its default test-time
+mirroring, alternated with the other two, and reports what mirroring costs against one pass.
 
     python bench/bench_inference.py                               # demo and paper on CPU
     python bench/bench_inference.py --models demo --repeats 5 --json out.json
@@ -31,6 +33,7 @@ import naive
 from brasyn.constants import BRATS_SHAPE, Modality
 from brasyn.inference import synthesize_folder
 from brasyn.inference.engine import STAGES
+from brasyn.inference.settings import DEFAULT_MIRROR_AXES
 
 TARGET = Modality.T2F
 
@@ -46,10 +49,13 @@ def timed(run) -> dict:
     }
 
 
-def run_engine(data: Path, out: Path, weights: Path, device: str):
+def run_engine(data: Path, out: Path, weights: Path, device: str, mirror_axes: tuple[int, ...] = ()):
+    """The engine; by default one pass per slice, as the naive reference makes (`mirror_axes`)."""
+
     def run():
-        # one pass per slice like the naive reference: test-time mirroring would multiply the network work
-        summary = synthesize_folder(data, out, weights, device=device, overwrite=True, progress=False, mirror_axes=())
+        summary = synthesize_folder(
+            data, out, weights, device=device, overwrite=True, progress=False, mirror_axes=mirror_axes
+        )
         if not summary.ok or not summary.done:
             raise RuntimeError(summary.format())
         return {s: sum(r.timings[s] for r in summary.done) for s in STAGES}, len(summary.done)
@@ -77,7 +83,7 @@ def per_case(runs: list[dict]) -> dict:
     }
 
 
-def bench_model(name: str, cases: int, repeats: int, device: str, work: Path) -> dict:
+def bench_model(name: str, cases: int, repeats: int, device: str, work: Path, mirrored: bool = False) -> dict:
     config = common.model_config(name)
     root = work / name
     weights = common.write_weights(root / "weights", config, targets=(TARGET,))
@@ -87,26 +93,35 @@ def bench_model(name: str, cases: int, repeats: int, device: str, work: Path) ->
     common.write_cases(data, cases, shape=shape, target=TARGET)
     common.write_cases(warm, 1, shape=shape[:2] + (8,), target=TARGET)
     run_naive(warm, root / "o", weights, device), run_engine(warm, root / "o2", weights, device)  # warm-up
-    naive_runs, engine_runs = [], []
+    naive_runs, engine_runs, mirrored_runs = [], [], []
     for _ in range(repeats):
         naive_runs.append(run_naive(data, root / "naive", weights, device))
         engine_runs.append(run_engine(data, root / "engine", weights, device))
+        if mirrored:  # the default settings: test-time mirroring, 2^len(axes) passes per slice
+            mirrored_runs.append(run_engine(data, root / "mirrored", weights, device, DEFAULT_MIRROR_AXES))
     params = sum(p.numel() for p in common.Generator.from_config(config).parameters())
     row = {"model": name, "params": params, "device": device, "cases": cases, "repeats": repeats,
            "naive": per_case(naive_runs), "engine": per_case(engine_runs)}
     row["speedup"] = row["naive"]["s_per_case"] / row["engine"]["s_per_case"]
     row["cpu_ratio"] = row["naive"]["cpu_s_per_case"] / row["engine"]["cpu_s_per_case"]
+    if mirrored:
+        row["engine_mirrored"] = {**per_case(mirrored_runs), "mirror_axes": list(DEFAULT_MIRROR_AXES)}
+        row["mirror_cost"] = row["engine_mirrored"]["s_per_case"] / row["engine"]["s_per_case"]
     shutil.rmtree(root, ignore_errors=True)
     return row
 
 
 def print_row(row: dict) -> None:
-    for kind in ("naive", "engine"):
+    for kind in ("naive", "engine", "engine_mirrored"):
+        if kind not in row:
+            continue
         r = row[kind]
         stages = " ".join(f"{s} {r['stages_s_per_case'][s]:5.2f}" for s in STAGES)
-        print(f"{row['model']:6} {kind:6} {r['s_per_case']:7.2f} s/case  cpu {r['cpu_s_per_case']:6.2f} s  "
+        print(f"{row['model']:6} {kind:15} {r['s_per_case']:7.2f} s/case  cpu {r['cpu_s_per_case']:6.2f} s  "
               f"peak {r['peak_rss_mib']:6.0f} MiB | {stages}")
     print(f"{row['model']:6} engine speedup {row['speedup']:.2f}x wall, {row['cpu_ratio']:.2f}x cpu")
+    if "mirror_cost" in row:
+        print(f"{row['model']:6} test-time mirroring costs {row['mirror_cost']:.2f}x the one-pass engine")
 
 
 def main() -> None:
@@ -114,6 +129,7 @@ def main() -> None:
     parser.add_argument("--models", default="demo,paper", help="comma list of tiny, demo, paper")
     parser.add_argument("--cases", default="demo=2,paper=1", help="cases per folder: N or model=N,...")
     parser.add_argument("--repeats", default="demo=3,paper=1", help="alternated repeats: N or model=N,...")
+    parser.add_argument("--mirrored", default="demo", help="models also timed with test-time mirroring (or none)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
@@ -128,7 +144,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="brasyn-bench-") as work:
         for name in args.models.split(","):
-            row = bench_model(name, per_model(args.cases, name), per_model(args.repeats, name), args.device, Path(work))
+            mirrored = name in args.mirrored.split(",")
+            row = bench_model(
+                name, per_model(args.cases, name), per_model(args.repeats, name), args.device, Path(work), mirrored
+            )
             print_row(row)
             rows.append(row)
     if args.json:
