@@ -38,6 +38,20 @@ def test_mirror_axes_are_in_plane_axes():
         with pytest.raises(ConfigError) as info:
             InferenceSettings.from_dict({"mirror_axes": bad})
         assert "infer.mirror_axes" in str(info.value)
+    with pytest.raises(ConfigError):
+        InferenceSettings(mirror_axes=(0.0,))  # the Python API is checked as strictly as the YAML
+
+
+def test_predictor_rejects_mirror_axes_outside_the_slice_plane():
+    from inference_helpers import T2F, hand_intensity_model
+
+    from brasyn.inference.predictor import Predictor, mirror_flips
+
+    assert mirror_flips((1,)) == [(), (3,)] and mirror_flips(()) == [()]
+    with pytest.raises(ConfigError) as info:
+        Predictor(torch.nn.Identity(), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=8,
+                  mirror_axes=(2,))
+    assert "mirror_axes" in str(info.value)
 
 
 def test_auto_batch_size_and_layout_follow_the_device():

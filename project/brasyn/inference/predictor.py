@@ -24,7 +24,7 @@ from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization,
 from brasyn.data.slicing import PadRecord, crop_slices, pad_slices
 from brasyn.device import resolve_device, resolve_precision
 from brasyn.errors import CheckpointError, GeometryError, InferenceError, InputError
-from brasyn.inference.settings import DEFAULT_MIRROR_AXES, InferenceSettings
+from brasyn.inference.settings import DEFAULT_MIRROR_AXES, InferenceSettings, check_mirror_axes
 from brasyn.inference.tuning import plan_for
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def mirror_flips(axes: tuple[int, ...]) -> list[tuple[int, ...]]:
     >>> mirror_flips((0, 1))
     [(), (2,), (3,), (2, 3)]
     """
-    dims = [a + 2 for a in sorted(set(axes))]
+    dims = [a + 2 for a in check_mirror_axes(axes, "mirror_axes")]
     return [tuple(d for i, d in enumerate(dims) if k >> i & 1) for k in range(2 ** len(dims))]
 
 

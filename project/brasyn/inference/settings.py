@@ -14,6 +14,21 @@ DEFAULT_MIRROR_AXES: tuple[int, ...] = (0, 1)
 IN_PLANE_AXES = (0, 1)  # axial slices span the volume's first two axes
 
 
+def check_mirror_axes(axes: Any, where: str = "infer.mirror_axes") -> tuple[int, ...]:
+    """Distinct in-plane axes (0 and/or 1), sorted; anything else is a `ConfigError` naming `where`."""
+    items = tuple(axes) if isinstance(axes, (list, tuple)) else None
+    valid = items is not None and all(
+        isinstance(a, int) and not isinstance(a, bool) and a in IN_PLANE_AXES for a in items
+    )
+    if not valid or len(set(items)) != len(items):
+        shown = list(items) if items is not None else repr(axes)
+        raise ConfigError(
+            f"{where}: expected distinct in-plane axes from {list(IN_PLANE_AXES)} (e.g. [0, 1], or [] for none), "
+            f"found {shown}"
+        )
+    return tuple(sorted(items))
+
+
 @dataclass(frozen=True)
 class InferenceSettings:
     """Options of `synthesize_folder` / `synthesize` / `brasyn infer` / `mlcube.py infer`."""
@@ -59,13 +74,7 @@ class InferenceSettings:
         object.__setattr__(self, "precision", canonical_precision(self.precision, "infer.precision"))
         if self.io_workers < 1:
             raise ConfigError(f"infer.io_workers: expected a positive integer, found {self.io_workers!r}")
-        axes = tuple(self.mirror_axes)
-        if any(a not in IN_PLANE_AXES or isinstance(a, bool) for a in axes) or len(set(axes)) != len(axes):
-            raise ConfigError(
-                f"infer.mirror_axes: expected distinct in-plane axes from {list(IN_PLANE_AXES)} "
-                f"(e.g. [0, 1], or [] for none), found {list(axes)}"
-            )
-        object.__setattr__(self, "mirror_axes", tuple(sorted(axes)))
+        object.__setattr__(self, "mirror_axes", check_mirror_axes(self.mirror_axes))
         if self.write_segmentation and not self.segmentation_path:
             raise ConfigError(
                 "infer.segmentation_path: required when write_segmentation is true "
