@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from brasyn.errors import ConfigError
-from brasyn.inference.settings import InferenceSettings
+from brasyn.inference.settings import InferenceSettings, check_mirror_axes
 
 DEFAULTS = InferenceSettings()  # the one source of the options' defaults (options left out stay None)
 
@@ -75,7 +75,7 @@ def _mirror_axes(text: str | None) -> tuple[int, ...] | None:
         return None
     try:
         axes = () if text.strip().lower() == "none" else tuple(int(part) for part in text.split(","))
-        return InferenceSettings(mirror_axes=axes).mirror_axes
+        return check_mirror_axes(axes, "--mirror-axes")
     except (ValueError, ConfigError):
         message = f"expected none or in-plane axes such as 0,1, found {text!r}"
         raise typer.BadParameter(message, param_hint="--mirror-axes") from None

@@ -45,14 +45,6 @@ def mirror_flips(axes: tuple[int, ...]) -> list[tuple[int, ...]]:
     return [tuple(d for i, d in enumerate(dims) if k >> i & 1) for k in range(2 ** len(dims))]
 
 
-def _unflip(tensor: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Mirror a network output back; `dims` index the (B, C, S, S) input, so for a (B, S, S) output
-    each dim moves down by one."""
-    if not dims:
-        return tensor
-    return tensor.flip(dims if tensor.dim() == 4 else tuple(d - 1 for d in dims))
-
-
 class PreparedCase(NamedTuple):
     """What preprocessing did, so that postprocessing undoes it exactly."""
 
@@ -224,15 +216,14 @@ class Predictor:
             else contextlib.nullcontext()
         )
         with torch.inference_mode(), autocast:
-            image = torch.zeros((x.shape[0], x.shape[-2], x.shape[-1]), dtype=torch.float32, device=self.device)
-            probabilities = None
-            for dims in self.mirrors:  # the identity first; outputs are mirrored back before they add up
-                out = self.model(x.flip(dims) if dims else x, with_seg=with_segmentation)
-                image += _unflip(out.image.float()[:, 0], dims)
+            image, probabilities = 0, None
+            for dims in self.mirrors:  # () first; each output (B, C, S, S) is mirrored back before the sum
+                out = self.model(x.flip(dims), with_seg=with_segmentation)
+                image = image + out.image.float().flip(dims)
                 if with_segmentation and out.seg_logits is not None:
-                    p = _unflip(out.seg_logits.float().softmax(dim=1), dims)
+                    p = out.seg_logits.float().softmax(dim=1).flip(dims)
                     probabilities = p if probabilities is None else probabilities + p
-            image = image.div_(len(self.mirrors)).clamp_(-1.0, 1.0)  # (B, S, S)
+            image = (image[:, 0] / len(self.mirrors)).clamp_(-1.0, 1.0)  # (B, S, S)
             label = probabilities.argmax(dim=1).to(torch.uint8) if probabilities is not None else None  # (B, S, S)
         return image.cpu().numpy(), (label.cpu().numpy() if label is not None else None)
 
