@@ -59,9 +59,11 @@ gpu-check:
 # Container image (needs a Docker engine) and the cube: `make mlcube-run DATA=folder OUT=folder [GPUS=0]`
 # (defaults: workspace/data and workspace/predictions; weights from workspace/additional_files;
 # the image is built when missing; GPUS=0 runs without --gpus).
+# TORCH_CUDA: the image's torch build, pypi (default, CUDA 13.0) or cu126 (V100, drivers R525+); see
+# the Dockerfile and mlcube/README.md (GPU support).
 IMAGE ?= brasyn/plave:0.1.0
 docker-build:
-	docker build -t $(IMAGE) .
+	docker build $(if $(TORCH_CUDA),--build-arg TORCH_CUDA=$(TORCH_CUDA)) -t $(IMAGE) .
 
 mlcube-run: mlcube-venv
 	$(MLCUBE_VENV)/bin/mlcube run --mlcube=mlcube --task=infer --platform=docker -Pdocker.build_strategy=auto \

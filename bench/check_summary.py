@@ -22,6 +22,9 @@ def figures(folder: Path) -> dict:
     env = load(folder, "env")
     if env:
         out["machine"] = env
+    support = load(folder, "gpu_support")
+    if support:
+        out["gpu_support"] = support
     for key in ("inference", "inference_compiled"):
         data = load(folder, key)
         for row in (data or {}).get("inference", []):

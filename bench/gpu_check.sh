@@ -81,6 +81,10 @@ export -f cube ddp seconds_since
 export PYTHON DEVICE BIG DDP_MODEL CASES WORK OUT_DIR
 echo "gpu_check: device $DEVICE, python $PYTHON, results in $OUT_DIR, budget ${BUDGET_S} s"
 step env 60 bash -c "nvidia-smi 2>&1; \"$PYTHON\" -c 'import json, common; print(json.dumps(common.machine()))' | tee \"$OUT_DIR/env.json\""
+# the torch build (CUDA release, compiled architectures), the driver, and whether this GPU is among them
+REQUIRE_GPU=""; [ "$DEVICE" != cpu ] && REQUIRE_GPU="--require-gpu"
+step gpu_support 30 bash -c "nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv 2>&1; \
+  \"$PYTHON\" -m brasyn.gpu --json \"$OUT_DIR/gpu_support.json\" $REQUIRE_GPU"
 step pytest_gpu 90 "$PYTHON" -m pytest -q -m gpu -p no:cacheprovider tests --junitxml="$OUT_DIR/pytest_gpu.xml"
 step inference 120 "$PYTHON" bench/gpu_steps.py inference --device "$DEVICE" --models "$MODELS" --out "$OUT_DIR/inference.json"
 step cube 120 cube

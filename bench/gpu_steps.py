@@ -131,7 +131,7 @@ def cube_inputs(args) -> dict:
     return {"cases": args.cases, "shape": case_shape(config.image_size), "model": args.model}
 
 
-_CASE_LINE = re.compile(r"synthesized in ([\d.]+) s \(([^)]*)\)")
+_CASE_LINE = re.compile(r"synthesized in ([\d.]+) s[^(]*\(([^)]*)\)")
 
 
 def cube_timings(args) -> dict:

@@ -49,13 +49,25 @@ def exec_form(name: str) -> list[str]:
 
 
 def copies() -> list[tuple[str, str]]:
-    """(source, destination) of every COPY, one pair per source (`COPY a b /dir/` gives two)."""
+    """(source, destination) of every COPY from the build context, one pair per source (`COPY a b /dir/`
+    gives two); copies between stages (`COPY --from=stage`) are not from the context."""
     pairs = []
     for keyword, args in instructions():
-        if keyword == "COPY":
+        if keyword == "COPY" and not args.startswith("--from="):
             *sources, destination = shlex.split(args)
             pairs += [(source, destination) for source in sources]
     return pairs
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    """The instructions of each build stage (each starts at its FROM)."""
+    result: list[list[tuple[str, str]]] = []
+    for keyword, args in instructions():
+        if keyword == "FROM":
+            result.append([])
+        if result:
+            result[-1].append((keyword, args))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -84,7 +96,9 @@ def test_entrypoint_and_cmd_contract():
 
 
 def test_base_image_user_and_environment():
-    (base,) = [a for k, a in instructions() if k == "FROM"]
+    bases = {a.split()[0] for k, a in instructions() if k == "FROM"}
+    assert len(bases) == 1, bases  # the workspace stage and the image share one base
+    (base,) = bases
     assert re.fullmatch(r"python:3\.1[0-9]+-slim(-\w+)?", base), base  # torch comes from PyPI (test_packaging.py)
     env = " ".join(a for k, a in instructions() if k == "ENV")
     assert re.search(r"\bHOME=/tmp\b", env)
@@ -94,8 +108,28 @@ def test_base_image_user_and_environment():
     assert "chmod -R a+rX /mlcube_project" in run  # readable by whatever uid MedPerf runs it as
 
 
+def test_the_weights_are_one_layer_of_the_image():
+    """The final stage takes the world-readable workspace from the first in one COPY and never touches it
+    again (a chmod there would store every weight a second time)."""
+    workspace, final = stages()
+    assert workspace[0][1].endswith(" AS workspace")
+    assert ("RUN", "chmod -R a+rX /mlcube_project") in workspace
+    into_workspace = [a for k, a in final if k == "COPY" and "/mlcube_project" in a]
+    assert into_workspace == ["--from=workspace /mlcube_project/ /mlcube_project/"]
+    after = final[[a for _, a in final].index(into_workspace[0]) :]
+    assert [k for k, _ in after] == ["COPY", "ENTRYPOINT", "CMD"]
+
+
+def test_the_torch_build_is_a_build_argument_with_pypi_as_default():
+    (_, final) = stages()
+    assert ("ARG", "TORCH_CUDA=pypi") in final
+    (install,) = [a for k, a in final if k == "RUN" and "-r /tmp/build/requirements.txt" in a]
+    assert '"https://download.pytorch.org/whl/$TORCH_CUDA"' in install and '[ "$TORCH_CUDA" != pypi ]' in install
+    assert "'^torch==[^ ;]*' /tmp/build/constraints.txt" in install  # the same torch release either way
+
+
 def test_requirements_are_installed_before_the_code_is_copied():
-    order = instructions()
+    order = stages()[-1]  # the image's own stage
     first_code_copy = next(i for i, (k, a) in enumerate(order) if k == "COPY" and a.startswith("project/"))
     requirement_install = next(
         i for i, (k, a) in enumerate(order) if k == "RUN" and "-r /tmp/build/requirements.txt" in a

@@ -276,6 +276,28 @@ def test_each_case_reports_its_stage_timings(weights, cohort, tmp_path):
     for result in summary.done:
         assert list(result.timings) == list(engine_module.STAGES)
         assert all(0 < t <= result.seconds for t in result.timings.values())
+        assert result.seconds == pytest.approx(sum(result.timings.values()))
+
+
+def test_a_cases_seconds_exclude_the_next_cases_network_time(weights, cohort, tmp_path, monkeypatch, caplog):
+    """The pipeline finishes case k after case k+1's network pass: k's time must not include it."""
+    data, _ = cohort
+    real_run, pause = Predictor.run, 0.4
+
+    def slow_run(self, *args, **kwargs):
+        threading.Event().wait(pause)
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "run", slow_run)
+    with caplog.at_level(logging.INFO, logger="brasyn.inference.engine"):
+        summary = synthesize_folder(data, tmp_path / "out", weights, mirror_axes=())
+    assert len(summary.done) == 4
+    for result in summary.done:
+        assert result.timings["network"] >= pause
+        assert result.seconds < result.timings["network"] + pause  # not two network passes
+    logged = [r.getMessage() for r in caplog.records if "synthesized in" in r.getMessage()]
+    assert len(logged) == 4
+    assert all(f"in {r.seconds:.1f} s" in line for r, line in zip(summary.done, logged, strict=True))
 
 
 @pytest.mark.parametrize("cores, network_threads", [(2, 2), (4, 3), (8, 7)])

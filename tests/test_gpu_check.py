@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "gpu_check.sh"
-STEPS = ["env", "pytest_gpu", "inference", "cube", "ssim", "train_step", "ddp"]
+STEPS = ["env", "gpu_support", "pytest_gpu", "inference", "cube", "ssim", "train_step", "ddp"]
 
 
 def run_check(out: Path, **env) -> subprocess.CompletedProcess:
@@ -37,6 +37,8 @@ def test_gpu_check_runs_on_cpu_and_writes_everything_into_one_folder(tmp_path):
     assert set(figures["train_step"]) == {"stage1", "stage2"}
     assert figures["ddp"]["all_reduce_ok"] and figures["ddp"]["weights_in_sync"]
     assert {"inference.tiny.naive_fp32", "inference.tiny.engine"} <= set(figures)
+    support = figures["gpu_support"]  # the torch build, the driver, whether the GPU is compiled for
+    assert support["torch"] and "arch_list" in support and "driver_cuda" in support and "devices" in support
     assert "gpu_check summary" in result.stdout
     assert not (out / "work").exists()
 

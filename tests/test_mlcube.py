@@ -113,6 +113,8 @@ def test_manifest_docker_section_and_workspace():
     assert cube["platform"]["accelerator_count"] == 1
     docker = cube["docker"]
     assert "--gpus=all" in docker["gpu_args"].split() and "--shm-size" in docker["gpu_args"]
+    for args in (docker["gpu_args"], docker["cpu_args"]):  # mlcube 0.0.9 adds no --rm of its own
+        assert "--rm" in args.split()
     assert (MLCUBE_DIR / docker["build_context"] / docker["build_file"]).resolve() == REPO / "Dockerfile"
     # mlcube's default workspace (<folder of mlcube.yaml>/workspace) is the top-level workspace
     assert (MLCUBE_DIR / "workspace").resolve() == (REPO / "workspace").resolve()
@@ -208,6 +210,7 @@ def test_mlcube_run_infer_through_the_docker_shim(mlcube_env, weights, tmp_path)
     calls = [json.loads(line) for line in Path(mlcube_env["SHIM_LOG"]).read_text().splitlines()]
     run = next(c for c in calls if c[0] == "run")
     assert "--gpus=all" in run  # accelerator_count 1 -> gpu_args
+    assert "--rm" in run  # no exited container left behind by each run
     image_at = run.index("brasyn/plave:0.1.0")
     assert run[image_at + 1 :] == [
         "infer", "--data_path=/mlcube_io0", "--parameters_file=/mlcube_io1/parameters.yaml",
@@ -414,6 +417,7 @@ def run_main(module: types.ModuleType, argv: list[str], monkeypatch) -> int:
         ("no-weights-anywhere", 1, "holds none either"),
         ("unwritable-output", 1, "cannot create the output folder"),
         ("bad-configuration", 1, "infer.strict: expected true or false, found 'yes'"),
+        ("unusable-gpu", 1, "error: device 'cuda': a GPU is visible (/dev/nvidia0) but PyTorch"),
     ],
 )
 def test_entrypoint_exit_status_policy(scenario, status, says, tmp_path, weights, monkeypatch, capsys):
@@ -427,8 +431,17 @@ def test_entrypoint_exit_status_policy(scenario, status, says, tmp_path, weights
     write_case(data, "BraTS-GLI-00100-000", (Modality.T1N,), shape=(48, 48, 12))  # two modalities short
     (data / "BraTS-GLI-00101-000").mkdir(parents=True)  # an empty case folder
     params.write_text(
-        {"strict": "infer:\n  strict: true\n", "bad-configuration": "infer:\n  strict: 'yes'\n"}.get(scenario, "")
+        {
+            "strict": "infer:\n  strict: true\n",
+            "bad-configuration": "infer:\n  strict: 'yes'\n",
+            "unusable-gpu": "infer:\n  device: cuda\n",
+        }.get(scenario, "")
     )
+    if scenario == "unusable-gpu":  # a host whose driver is older than the image's CUDA build
+        from brasyn import gpu
+
+        facts = gpu.GpuProbe("/dev/nvidia0", "2.13.0+cu130", "13.0", cuda_available=False, driver_cuda=12020)
+        monkeypatch.setattr(gpu, "probe", lambda: facts)
     if scenario == "broken-checkpoint":
         used_weights = make_weights(tmp_path / "weights")
         (used_weights / checkpoint_filename(Modality.T1C)).write_bytes(b"not a checkpoint")

@@ -81,7 +81,7 @@ def test_the_image_python_satisfies_every_pin_marker():
     from packaging.requirements import Requirement
     from test_container import instructions
 
-    (base,) = [args for keyword, args in instructions() if keyword == "FROM"]
+    base = [args for keyword, args in instructions() if keyword == "FROM"][-1]  # the image's own stage
     python = re.match(r"python:(3\.\d+)", base).group(1)
     for line in (REPO / "constraints.txt").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
@@ -170,9 +170,14 @@ def test_the_image_installs_torch_and_the_rest_from_the_same_pins():
     )  # no torch of its own
     generated = install.split(">", 1)[0]
     assert "startswith('torch')" not in generated  # torch is no longer left to a base image
-    assert not any("--index-url" in r or "download.pytorch.org" in r for r in runs)  # PyPI's (CUDA) Linux wheel
-    (base,) = [args for keyword, args in instructions() if keyword == "FROM"]
-    assert not base.startswith("pytorch/"), base
+    # PyPI's (CUDA) Linux wheel by default; PyTorch's index only for another CUDA build asked for by name
+    # (the build argument, test_container.py), for the same pinned release
+    pip_commands = [c for r in runs for c in r.split("&&") if "pip install" in c]
+    requirements = next(c for c in pip_commands if "-r /tmp/build/requirements.txt" in c)
+    assert "--index-url" not in requirements and "--extra-index-url" not in install
+    assert [c for c in pip_commands if "--index-url" in c] == [c for c in pip_commands if "TORCH_CUDA" in c]
+    for base in [args for keyword, args in instructions() if keyword == "FROM"]:
+        assert not base.startswith("pytorch/"), base
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -195,7 +200,8 @@ def test_one_image_name_in_the_makefile_and_the_manifests():
     assert re.fullmatch(
         r"[a-z0-9]+(?:[._-][a-z0-9]+)*/[a-z0-9]+(?:[._-][a-z0-9]+)*:[\w][\w.-]*", names["Makefile IMAGE"]
     )
-    assert "docker build -t $(IMAGE) ." in make_recipe("docker-build")
+    assert "-t $(IMAGE) ." in make_recipe("docker-build")
+    assert "$(if $(TORCH_CUDA),--build-arg TORCH_CUDA=$(TORCH_CUDA))" in make_recipe("docker-build")
 
 
 def test_mlcube_builds_the_image_when_missing():

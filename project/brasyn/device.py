@@ -8,11 +8,15 @@ presets, run folders and the training configs stored in checkpoints still load.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import torch
 
+from brasyn import gpu
 from brasyn.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 PRECISION_ALIASES: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
@@ -38,13 +42,36 @@ def canonical_precision(name: str, key: str) -> str:
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" → CUDA when available, else CPU. Asking for CUDA without one is a `ConfigError`."""
+    """"auto" → CUDA when this PyTorch can use it, else CPU; "cuda[:N]" → that device or a `ConfigError`.
+
+    Never silently on the CPU: when a GPU is visible but unusable (CPU build, no driver library, a
+    driver older than the build's CUDA, an architecture not compiled in; `brasyn.gpu`), "auto" logs
+    one warning with the reason and what to do, then uses the CPU, and "cuda" fails with the reason."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        problem = gpu.gpu_problem(gpu.probe())
+        if problem is None:
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        _warn_once(f"running on the CPU: {problem}")
+        return torch.device("cpu")
     device = torch.device(check_device(name, "device"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available (use --device cpu or auto)")
+    if device.type == "cuda":
+        facts = gpu.probe()
+        problem = gpu.gpu_problem(facts, index=device.index or 0)
+        if problem is not None:
+            raise ConfigError(f"device {name!r}: {problem}")
+        if not facts.cuda_available:
+            raise ConfigError(f"device {name!r} requested but CUDA is not available (use --device cpu or auto)")
     return device
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """A device warning is logged once per process (every model of a run resolves its device)."""
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning(message)
 
 
 def resolve_precision(name: str, device: torch.device, *, allow_fp16: bool = True) -> torch.dtype | None:

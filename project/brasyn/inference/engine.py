@@ -26,6 +26,7 @@ import numpy as np
 from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import Modality, image_filename, sources_for
 from brasyn.data.cases import Case, CaseStatus, CaseVolumes, discover_cases, load_case
+from brasyn.device import resolve_device
 from brasyn.errors import BrasynError, CheckpointError, InputError, OutputError
 from brasyn.inference.predictor import Predictor, PreparedCase
 from brasyn.inference.settings import InferenceSettings
@@ -73,6 +74,7 @@ class SynthesisResult:
     output: Path | None = None
     reason: str = ""
     seconds: float = 0.0
+    """A synthesized case: the sum of its own stages (`timings`); a failed one: until the failure."""
     cause: FailureCause | None = None
     """Set for failed cases only."""
     timings: dict[str, float] = field(default_factory=dict)
@@ -293,10 +295,12 @@ def synthesize_folder(
     `overrides` are `InferenceSettings` fields (e.g. batch_size=4, device="cpu", overwrite=True).
 
     Per-case problems never raise: they become failed results with a reason (see `InferenceSummary`).
-    Raises `InputError` when `data_path` holds no case folder and `OutputError` when the output folder
-    is unusable.
+    Raises `ConfigError` when the device asked for cannot be used (before any case), `InputError` when
+    `data_path` holds no case folder and `OutputError` when the output folder is unusable.
     """
     settings = (settings or InferenceSettings()).with_overrides(**overrides)
+    # once per run, before any case: "auto" warns if a visible GPU is unusable, "cuda" raises why
+    settings = settings.with_overrides(device=str(resolve_device(settings.device)))
     data_path, output_path = Path(data_path), Path(output_path)
     weights = Path(weights) if weights is not None else default_weights_dir()
     seg_path = Path(settings.segmentation_path) if settings.write_segmentation and settings.segmentation_path else None
@@ -400,12 +404,14 @@ def _finish(pending: _Pending, results: dict[str, SynthesisResult], fail) -> Non
     except Exception as exc:
         fail(job, exc, pending.started)
         return
-    seconds = time.perf_counter() - pending.started
+    # the case's own work: its stages overlap other cases' (the wall time between two completions
+    # would include the next case's network time)
     timings = {stage: pending.timings[stage] for stage in STAGES}
+    seconds = sum(timings.values())
     results[job.case.case_id] = SynthesisResult(
         job.case.case_id, Outcome.DONE, job.target, job.output, seconds=seconds, timings=timings
     )
     logger.info(
-        "%s: %s synthesized in %.1f s (%s) -> %s", job.case.case_id, job.target, seconds,
+        "%s: %s synthesized in %.1f s of its own stages (%s) -> %s", job.case.case_id, job.target, seconds,
         ", ".join(f"{stage} {t:.2f}" for stage, t in timings.items()), job.output.name,
     )
