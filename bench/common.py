@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "project") not in sys.path:
     sys.path.insert(0, str(REPO / "project"))
 
-from brasyn.checkpoint import checkpoint_filename, make_payload, save_checkpoint  # noqa: E402
+from brasyn.checkpoint import Checkpoint, checkpoint_filename  # noqa: E402
 from brasyn.constants import BRATS_AFFINE, BRATS_SHAPE, MODALITIES, Modality, image_filename, sources_for  # noqa: E402
 from brasyn.data.normalization import IntensityModel, Normalization  # noqa: E402
 from brasyn.io.nifti import new_geometry, write_volume  # noqa: E402
@@ -70,12 +70,11 @@ def write_weights(folder: Path, config: ModelConfig, targets=MODALITIES, *, seed
         torch.manual_seed(seed)
         sources = sources_for(target)
         intensity = IntensityModel(target, sources, intercept=0.0, coefficients=(1 / 3,) * 3)
-        payload = make_payload(
+        checkpoint = Checkpoint.of_model(
             kind="plave", target=target, model=Generator.from_config(config), model_config=config.to_dict(),
-            intensity_model=intensity.to_dict(), normalization=Normalization(), training_config={}, data_summary={},
-            metrics={},
+            intensity_model=intensity, normalization=Normalization(),
         )
-        save_checkpoint(folder / checkpoint_filename(target), payload)
+        checkpoint.save(folder / checkpoint_filename(target))
     return folder
 
 

@@ -14,10 +14,10 @@ import common  # noqa: F401  (puts project/ on sys.path)
 import numpy as np
 import torch
 
-from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint
+from brasyn.checkpoint import Checkpoint, checkpoint_filename
 from brasyn.constants import Modality, image_filename, sources_for
 from brasyn.data.cases import discover_cases, load_case
-from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization, denormalize
+from brasyn.data.normalization import BACKGROUND, denormalize
 from brasyn.data.slicing import crop_slices, pad_slices
 from brasyn.io.nifti import write_volume
 
@@ -26,12 +26,12 @@ class NaiveModel:
     """One checkpoint on `device` in eval mode, float32."""
 
     def __init__(self, path: Path, device: str) -> None:
-        checkpoint = load_checkpoint(path)
+        checkpoint = Checkpoint.load(path)
         self.device = torch.device(device)
-        self.model = build_model(checkpoint).to(self.device).eval()
-        self.intensity = IntensityModel.from_dict(checkpoint["intensity_model"])
-        self.size = int(checkpoint["model_config"]["image_size"])
-        self.normalization = Normalization.from_dict(checkpoint["normalization"])
+        self.model = checkpoint.build_model().to(self.device).eval()
+        self.intensity = checkpoint.intensity_model
+        self.size = checkpoint.image_size
+        self.normalization = checkpoint.normalization
 
 
 def synthesize_case(

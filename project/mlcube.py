@@ -87,13 +87,11 @@ def infer(
     output folder, configuration, unexpected errors) or when no case has a prediction; with
     `infer.strict: true` in the parameters file, 1 whenever any case failed.
     """
-    from brasyn.inference import InferenceSettings, exit_decision, resolve_weights, synthesize_folder
+    from brasyn.inference import exit_decision, resolve_weights, synthesize_folder
+    from brasyn.inference.settings import InferParameters
 
-    section = dict(read_parameters(parameters_file).get("infer") or {})
-    strict = section.pop("strict", False)
-    if not isinstance(strict, bool):
-        raise ConfigError(f"infer.strict: expected true or false, found {strict!r}")
-    settings = InferenceSettings.from_dict(section)
+    parameters = InferParameters.from_dict(read_parameters(parameters_file).get("infer"))
+    settings, strict = parameters.settings, parameters.strict
     weights = resolve_weights(weights, fallback=DEFAULT_WEIGHTS)  # MedPerf's additional_files may be empty
     logger.info(
         "infer: data %s -> %s, weights %s, settings %s, strict %s",

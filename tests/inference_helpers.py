@@ -13,9 +13,9 @@ import torch
 from conftest import write_case
 from torch import nn
 
-from brasyn.checkpoint import CHECKPOINT_FORMAT, checkpoint_filename, save_checkpoint
+from brasyn.checkpoint import Checkpoint, checkpoint_filename
 from brasyn.constants import MODALITIES, Modality, image_filename, sources_for
-from brasyn.data.normalization import DEFAULT_PERCENTILE, IntensityModel, Normalization
+from brasyn.data.normalization import IntensityModel, Normalization
 from brasyn.inference import Predictor
 from brasyn.io.nifti import load_volume
 
@@ -31,7 +31,6 @@ def hand_intensity_model(target: Modality) -> IntensityModel:
         sources=sources_for(target),
         intercept=math.log(TARGET_FACTOR),
         coefficients=(1 / 3, 1 / 3, 1 / 3),
-        percentile=DEFAULT_PERCENTILE,
         n_cases=0,
     )
 
@@ -44,20 +43,15 @@ def make_checkpoint(path: Path, target: Modality, *, seed: int = 0, **config_ove
     torch.manual_seed(seed)
     config = ModelConfig.tiny(**config_overrides)
     model = Generator.from_config(config)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "kind": "plave",
-        "target": target.value,
-        "sources": [m.value for m in sources_for(target)],
-        "model_config": config.to_dict(),
-        "state_dict": model.state_dict(),
-        "intensity_model": hand_intensity_model(target).to_dict(),
-        "normalization": Normalization().to_dict(),
-        "training_config": {},
-        "data_summary": {},
-        "metrics": {},
-    }
-    return save_checkpoint(path, payload)
+    checkpoint = Checkpoint.of_model(
+        kind="plave",
+        target=target,
+        model=model,
+        model_config=config.to_dict(),
+        intensity_model=hand_intensity_model(target),
+        normalization=Normalization(),
+    )
+    return checkpoint.save(path)
 
 
 def make_weights(folder: Path, targets=MODALITIES, **config_overrides) -> Path:

@@ -114,3 +114,89 @@ def test_lower_packages_never_import_upward(lower):
         if _within(target, UPPER_PACKAGES)
     )
     assert upward == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Error families: the runners' exit status depends on the class of what was raised
+
+
+def _raised_names(path: Path) -> list[tuple[int, str]]:
+    """(line, class name) of every `raise Name(...)` / `raise Name` in the file (re-raises skipped)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+            if name and name[0].isupper():  # a class; `raise exc` re-raises a caught error
+                found.append((node.lineno, name))
+    return found
+
+
+def _family_problems(path: Path, package: str, shown: str | None = None) -> list[str]:
+    import brasyn.errors as errors
+
+    families = (
+        errors.InputError, errors.ConfigError, errors.CheckpointError, errors.InferenceError, errors.OutputError,
+        errors.ContractError,
+    )
+    problems = []
+    for line, name in _raised_names(path):
+        cls = getattr(errors, name, None)
+        where = f"{shown or path.relative_to(PACKAGE_ROOT)}:{line} raises {name}"
+        if not (isinstance(cls, type) and issubclass(cls, families)):
+            problems.append(f"{where}: not one of the families in brasyn.errors")
+        elif package == "models" and issubclass(cls, errors.InputError):
+            problems.append(f"{where}: a network never judges a case's input (ContractError or ConfigError)")
+    return problems
+
+
+@pytest.mark.parametrize("package", ["models", "data", "inference"])
+def test_every_raise_belongs_to_an_error_family(package):
+    files = sorted((PACKAGE_ROOT / package).rglob("*.py"))
+    assert files
+    problems = [problem for path in files for problem in _family_problems(path, package)]
+    assert problems == []
+
+
+def test_the_family_check_can_fail(tmp_path):
+    bad = tmp_path / "probe.py"
+    bad.write_text("def f(x):\n    raise ValueError(x)\n\ndef g():\n    raise InputError('case')\n")
+    problems = _family_problems(bad, "models", shown="models/probe.py")
+    assert [p.split(": ", 1)[0] for p in problems] == [
+        "models/probe.py:2 raises ValueError",
+        "models/probe.py:5 raises InputError",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The checkpoint's keys: read by `brasyn.checkpoint.Checkpoint` only
+
+CHECKPOINT_KEYS = frozenset(
+    {"intensity_model", "model_config", "state_dict", "normalization", "training_config", "data_summary"}
+)
+RESUME_FILE_KEYS = {"brasyn.training.state": {"model_config", "training_config"}}
+"""The resume file (its own format, `brasyn.training.state`) shares two key names."""
+
+
+def _key_reads(path: Path) -> list[tuple[int, str]]:
+    """(line, key) of `x["key"]` loads and `x.get("key")` calls with a checkpoint key."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        key = None
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            key = getattr(node.slice, "value", None)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            key = getattr(node.args[0], "value", None) if node.args else None
+        if isinstance(key, str) and key in CHECKPOINT_KEYS:
+            found.append((node.lineno, key))
+    return found
+
+
+def test_only_the_checkpoint_record_reads_checkpoint_keys():
+    reads = {
+        module: [(line, key) for line, key in _key_reads(path) if key not in RESUME_FILE_KEYS.get(module, ())]
+        for module, path in _modules().items()
+        if module != "brasyn.checkpoint"
+    }
+    assert {module: found for module, found in reads.items() if found} == {}
+    assert _key_reads(PACKAGE_ROOT / "checkpoint.py")  # the check sees the reads where they belong

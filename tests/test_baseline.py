@@ -7,9 +7,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint, save_checkpoint
+from brasyn.checkpoint import Checkpoint, checkpoint_filename
 from brasyn.cli import app
 from brasyn.constants import MODALITIES, Modality
+from brasyn.data.normalization import Normalization
 from brasyn.errors import ConfigError, InputError
 from brasyn.models.baseline import PolynomialBaseline, monomial_exponents
 from brasyn.models.generator import GeneratorOutput
@@ -79,18 +80,20 @@ def test_fit_save_load_build_gives_identical_outputs(case_factory, tmp_path):
     for k in range(3):
         case_factory(f"BraTS-GLI-0000{k}-000", with_seg=True, seed=k)
     case_factory("BraTS-GLI-00009-000", modalities=MODALITIES[:3], seed=9)  # incomplete: skipped
-    payload = fit_baseline(case_factory.root, Modality.T2W, {"degree": 2, "voxels_per_case": 500})
-    assert payload["kind"] == "polynomial" and payload["target"] == "t2w"
-    assert payload["sources"] == ["t1n", "t1c", "t2f"]
-    assert payload["model_config"] == {"degree": 2, "image_size": 256}
-    assert payload["normalization"]["percentile"] == 99.5
-    assert payload["data_summary"]["cases"] == 3 and payload["data_summary"]["voxels"] == 1500
-    assert payload["metrics"]["train_r2"] > 0.5  # the tiny cases share structure across modalities
-    path = save_checkpoint(tmp_path / "w" / checkpoint_filename(Modality.T2W), payload)
-    loaded = load_checkpoint(path, target=Modality.T2W)
-    model = build_model(loaded)
-    fresh = PolynomialBaseline.from_config(payload["model_config"])
-    fresh.load_state_dict(payload["state_dict"])
+    fitted = fit_baseline(case_factory.root, Modality.T2W, {"degree": 2, "voxels_per_case": 500})
+    assert fitted.kind == "polynomial" and fitted.target is Modality.T2W
+    assert [m.value for m in fitted.sources] == ["t1n", "t1c", "t2f"]
+    assert fitted.model_config == {"degree": 2, "image_size": 256}
+    assert fitted.normalization == Normalization(percentile=99.5, headroom=2.0)
+    assert "percentile" not in fitted.training_config  # the normalisation is stored once
+    assert fitted.data_summary["cases"] == 3 and fitted.data_summary["voxels"] == 1500
+    assert fitted.metrics["train_r2"] > 0.5  # the tiny cases share structure across modalities
+    path = fitted.save(tmp_path / "w" / checkpoint_filename(Modality.T2W))
+    loaded = Checkpoint.load(path, target=Modality.T2W)
+    assert loaded.normalization == fitted.normalization and loaded.training_config == fitted.training_config
+    model = loaded.build_model()
+    fresh = PolynomialBaseline.from_config(fitted.model_config)
+    fresh.load_state_dict(fitted.state_dict)
     sources = torch.rand(2, 3, 12, 12) * 2 - 1
     assert torch.equal(model(sources).image, fresh(sources).image)
 
@@ -99,10 +102,10 @@ def test_fit_is_seeded(case_factory):
     for k in range(2):
         case_factory(f"BraTS-GLI-0000{k}-000", with_seg=True, seed=k)
     config = BaselineFitConfig(voxels_per_case=300, seed=3)
-    first = fit_baseline(case_factory.root, Modality.T1C, config)["state_dict"]["coefficients"]
-    again = fit_baseline(case_factory.root, Modality.T1C, config)["state_dict"]["coefficients"]
+    first = fit_baseline(case_factory.root, Modality.T1C, config).state_dict["coefficients"]
+    again = fit_baseline(case_factory.root, Modality.T1C, config).state_dict["coefficients"]
     other_config = BaselineFitConfig(voxels_per_case=300, seed=4)
-    other = fit_baseline(case_factory.root, Modality.T1C, other_config)["state_dict"]["coefficients"]
+    other = fit_baseline(case_factory.root, Modality.T1C, other_config).state_dict["coefficients"]
     assert torch.equal(first, again) and not torch.equal(first, other)
 
 
@@ -121,14 +124,14 @@ def test_cli_writes_the_four_checkpoints(case_factory, tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(checkpoint_filename(m) for m in MODALITIES)
     for modality in MODALITIES:
-        assert load_checkpoint(out / checkpoint_filename(modality), target=modality)["kind"] == "polynomial"
+        assert Checkpoint.load(out / checkpoint_filename(modality), target=modality).kind == "polynomial"
     one = tmp_path / "one"
     result = CliRunner().invoke(
         app, ["baseline", "fit", str(case_factory.root), str(one), "--target", "t1c", "--degree", "3"]
     )
     assert result.exit_code == 0, result.output
     assert [p.name for p in one.iterdir()] == [checkpoint_filename(Modality.T1C)]
-    assert load_checkpoint(one / checkpoint_filename(Modality.T1C))["model_config"]["degree"] == 3
+    assert Checkpoint.load(one / checkpoint_filename(Modality.T1C)).model_config["degree"] == 3
 
 
 @pytest.mark.parametrize(("options", "expected"), [([], None), (["--no-progress"], False), (["--progress"], True)])

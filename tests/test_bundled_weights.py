@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from brasyn.checkpoint import checkpoint_filename, load_checkpoint
+from brasyn.checkpoint import Checkpoint, checkpoint_filename
+from brasyn.config import from_dict
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.inference import InferenceSettings, Predictor
 from brasyn.phantom import PhantomConfig, generate_case
@@ -22,10 +23,10 @@ MAX_BYTES = 5 * 1024 * 1024  # per checkpoint: the demo models are stored compac
 def test_bundled_checkpoint_loads_with_its_record(folder, kind, target):
     path = WORKSPACE / folder / checkpoint_filename(target)
     assert path.stat().st_size < MAX_BYTES
-    checkpoint = load_checkpoint(path, target=target)  # weights_only=True inside
-    assert checkpoint["kind"] == kind
-    assert checkpoint["intensity_model"]["n_cases"] >= 10
-    assert checkpoint["data_summary"], "the training data must be recorded beside the weights"
+    checkpoint = Checkpoint.load(path, target=target)  # weights_only=True inside
+    assert checkpoint.kind == kind
+    assert checkpoint.intensity_model.n_cases >= 10
+    assert checkpoint.data_summary, "the training data must be recorded beside the weights"
 
 
 def test_bundled_models_record_how_they_were_made():
@@ -43,11 +44,58 @@ def test_bundled_models_record_how_they_were_made():
         record = records[target.value]
         assert {"command", "config", "cohort", "wall_seconds", "machine", "torch", "code_commit"} <= set(record)
         assert record["stage2_steps"] > 0
-        checkpoint = load_checkpoint(folder / checkpoint_filename(target), target=target)
+        checkpoint = Checkpoint.load(folder / checkpoint_filename(target), target=target)
         # the recorded config is the one the weights were trained with
-        assert checkpoint["model_config"] == load_training_setup(record["config"]).to_dict()["model"]
-        assert Normalization.from_dict(checkpoint["normalization"]) == Normalization()  # today's normalisation
+        assert checkpoint.model_config == load_training_setup(record["config"]).to_dict()["model"]
+        assert checkpoint.normalization == Normalization()  # today's normalisation
         assert (folder / "metrics" / f"metrics_{target.value}.csv").is_file()
+
+
+def _training_normalization(folder: str, target: Modality):
+    """The normalisation the bundled model of `target` was trained with, from the record beside it."""
+    import json
+
+    import torch
+
+    from brasyn.data.normalization import Normalization
+    from brasyn.training.baseline_fit import BaselineFitConfig
+
+    if folder == "additional_files":
+        record = json.loads((WORKSPACE / folder / "provenance.json").read_text())["targets"][target.value]
+        return load_training_setup(record["config"]).training.data.normalization
+    # the baseline records its fitting config in the checkpoint (older files: with the normalisation)
+    raw = torch.load(WORKSPACE / folder / checkpoint_filename(target), weights_only=True)["training_config"]
+    known = {*BaselineFitConfig.__dataclass_fields__, "percentile", "headroom"}
+    fields = {k: v for k, v in raw.items() if k in known}
+    return from_dict(BaselineFitConfig, fields).normalization if fields else Normalization()
+
+
+@pytest.mark.parametrize("folder", ["additional_files", "baseline"])
+@pytest.mark.parametrize("target", MODALITIES)
+def test_training_and_inference_normalise_a_case_identically(folder, target, case_factory, tmp_path):
+    """The slice cache (training) and the predictor (inference) feed the network the same numbers."""
+    from brasyn.data.cases import discover_cases
+    from brasyn.data.slices import CacheOptions, cache_case
+    from brasyn.data.slicing import crop_slices
+    from brasyn.io.nifti import load_volume
+
+    case_factory("BraTS-GLI-00001-000", with_seg=True, shape=(40, 36, 6), seed=5)
+    (case,) = discover_cases(case_factory.root)
+    options = CacheOptions(normalization=_training_normalization(folder, target), tumour_slices_only=False,
+                           dtype="float32")
+    cached = cache_case(case, tmp_path / "cache", options)
+    checkpoint = Checkpoint.load(WORKSPACE / folder / checkpoint_filename(target), target=target)
+    assert checkpoint.normalization == options.normalization
+    predictor = Predictor.from_record(checkpoint, settings=InferenceSettings(device="cpu"))
+    sources = {m: load_volume(case.images[m])[0] for m in sources_for(target)}
+    prepared = predictor.prepare(sources)
+    inference = crop_slices(prepared.slices, prepared.pad)  # (N, 3, H, W) at z = prepared.positions
+    assert tuple(prepared.positions) == cached.slice_indices
+    r0, r1, c0, c1 = cached.bbox
+    channels = [MODALITIES.index(m) for m in sources_for(target)]
+    training = np.asarray(cached.images())[:, channels]  # (N, 3, h, w)
+    np.testing.assert_array_equal(inference[:, :, r0:r1, c0:c1], training)
+    assert prepared.source_scales == {m: cached.scales[m] for m in sources_for(target)}
 
 
 @pytest.fixture(scope="module")

@@ -223,12 +223,12 @@ def test_output_inside_data_is_refused(weights, cohort):
     ],
 )
 def test_malformed_checkpoint_fails_only_its_target(tmp_path, cohort, change, reason):
-    from brasyn.checkpoint import load_checkpoint, save_checkpoint
+    from brasyn.checkpoint import Checkpoint
 
     data, missing = cohort
     weights = make_weights(tmp_path / "weights")
     path = weights / checkpoint_filename(T2F)
-    save_checkpoint(path, {**load_checkpoint(path), **change})
+    torch.save({**Checkpoint.load(path).to_payload(), **change}, path)  # a file written by someone else
     summary = synthesize_folder(data, tmp_path / "out", weights)
     failed = {r.case_id: r.reason for r in summary.failed}
     assert set(failed) == {c for c, t in missing.items() if t == T2F} and failed
@@ -349,7 +349,7 @@ def test_segmentation_goes_to_its_own_folder(weights, cohort, tmp_path):
 
 def test_engine_is_model_kind_agnostic_polynomial_checkpoint(tmp_path, caplog):
     """A 'polynomial' checkpoint (the non-neural baseline) runs through the same engine; image = source t1n."""
-    from brasyn.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+    from brasyn.checkpoint import Checkpoint
     from brasyn.data.normalization import Normalization
     from brasyn.models.baseline import PolynomialBaseline
 
@@ -358,11 +358,10 @@ def test_engine_is_model_kind_agnostic_polynomial_checkpoint(tmp_path, caplog):
     model.coefficients.zero_()
     model.coefficients[exponents.index((1, 0, 0))] = 1.0  # image = first source channel (t1n for t2f)
     weights = tmp_path / "weights"
-    save_checkpoint(weights / checkpoint_filename(T2F), {
-        "format": CHECKPOINT_FORMAT, "kind": "polynomial", "target": "t2f", "sources": ["t1n", "t1c", "t2w"],
-        "model_config": {"degree": 1, "image_size": 64}, "state_dict": model.state_dict(),
-        "intensity_model": hand_intensity_model(T2F).to_dict(), "normalization": Normalization().to_dict(),
-    })
+    Checkpoint.of_model(
+        kind="polynomial", target=T2F, model=model, model_config={"degree": 1, "image_size": 64},
+        intensity_model=hand_intensity_model(T2F), normalization=Normalization(),
+    ).save(weights / checkpoint_filename(T2F))
     data = tmp_path / "data"
     write_case(data, "case-p", (Modality.T1N, Modality.T1C, Modality.T2W), shape=COHORT_SHAPE, seed=4)
     with caplog.at_level(logging.WARNING):

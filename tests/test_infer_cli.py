@@ -62,7 +62,7 @@ def test_cli_infer(weights, cohort, tmp_path):
 def test_cli_infer_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
     import brasyn.inference
     from brasyn.cli import app
-    from brasyn.inference.engine import InferenceSummary
+    from brasyn.inference.results import InferenceSummary
 
     seen = []
 

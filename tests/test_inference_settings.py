@@ -105,3 +105,16 @@ def test_auto_precision_follows_the_compute_capability(monkeypatch, capability, 
     assert asked == [device]  # the capability of the device that runs the model, not of cuda:0
     assert resolve_precision("bf16", device) is torch.bfloat16 and resolve_precision("fp16", device) is torch.float16
     assert resolve_precision("fp32", device) is None
+
+
+def test_channels_last_can_be_set_from_the_settings_and_batch_size_has_one_home(weights):
+    from brasyn.checkpoint import checkpoint_filename
+    from brasyn.constants import Modality
+    from brasyn.inference import Predictor
+
+    path = weights / checkpoint_filename(Modality.T2F)
+    forced = Predictor.from_checkpoint(path, settings=InferenceSettings(channels_last=False, batch_size=6))
+    assert forced.plan.channels_last is False and forced.memory_format == torch.contiguous_format
+    assert Predictor.from_checkpoint(path, settings=InferenceSettings()).plan.channels_last is True
+    assert InferenceSettings.from_dict({"channels_last": False}).channels_last is False
+    assert forced.batch_size == forced.plan.batch_size == 6

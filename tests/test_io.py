@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from brasyn.constants import BRATS_AFFINE
-from brasyn.errors import GeometryError
+from brasyn.errors import ContractError
 from brasyn.io.atomic import atomic_path, atomic_write_text
 from brasyn.io.nifti import load_volume, new_geometry, write_volume
 
@@ -62,8 +62,9 @@ def test_existing_file_is_replaced_only_when_write_succeeds(tmp_path, monkeypatc
 
 
 def test_shape_must_match_geometry(tmp_path):
+    """At write time a shape mismatch is the writer's caller's bug, not the case's input."""
     geometry = new_geometry((4, 4, 2), BRATS_AFFINE)
-    with pytest.raises(GeometryError, match="expected shape \\(4, 4, 2\\), found \\(4, 4, 3\\)"):
+    with pytest.raises(ContractError, match="expected shape \\(4, 4, 2\\), found \\(4, 4, 3\\)"):
         write_volume(np.zeros((4, 4, 3)), tmp_path / "x.nii.gz", geometry)
     assert os.listdir(tmp_path) == []
 

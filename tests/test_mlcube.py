@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import MODALITIES, Modality
 from brasyn.errors import ConfigError
-from brasyn.inference import InferenceSettings
+from brasyn.inference.settings import InferParameters
 
 REPO = Path(__file__).resolve().parents[1]
 MLCUBE_DIR = REPO / "mlcube"
@@ -125,8 +125,9 @@ def test_manifest_docker_section_and_workspace():
 def test_parameters_file_sections_load():
     params = yaml.safe_load((REPO / "workspace" / "parameters.yaml").read_text())
     assert set(params) == {"infer", "train"}
-    assert params["infer"].pop("strict") is False  # the entrypoint's exit-status policy; the rest is InferenceSettings
-    settings = InferenceSettings.from_dict(params["infer"])
+    parameters = InferParameters.from_dict(params["infer"])  # the settings and the exit-status policy, together
+    assert parameters.strict is False and params["infer"]["strict"] is False
+    settings = parameters.settings
     assert settings.device == "auto" and not settings.write_segmentation and not settings.overwrite
     assert isinstance(params["train"], dict) and "preset" in params["train"]
 
@@ -297,8 +298,8 @@ def test_entrypoint_errors_are_one_line(tmp_path, weights):
     assert result.returncode == 1
     assert (
         result.stderr.strip().splitlines()[-1]
-        == "error: unknown config key infer.batch_sise (valid: batch_size, device, io_workers, mirror_axes, overwrite,"
-        " precision, progress, segmentation_path, write_segmentation)"
+        == "error: unknown config key infer.batch_sise (valid: batch_size, channels_last, device, io_workers,"
+        " mirror_axes, overwrite, precision, progress, segmentation_path, strict, write_segmentation)"
     )
     assert not (tmp_path / "o").exists()
 
@@ -416,7 +417,7 @@ def run_main(module: types.ModuleType, argv: list[str], monkeypatch) -> int:
         ("broken-checkpoint", 1, "exit status 1: 1 case failed, 1 for a reason other than their input (model)"),
         ("no-weights-anywhere", 1, "holds none either"),
         ("unwritable-output", 1, "cannot create the output folder"),
-        ("bad-configuration", 1, "infer.strict: expected true or false, found 'yes'"),
+        ("bad-configuration", 1, "infer.strict: expected bool, found 'yes'"),
         ("unusable-gpu", 1, "error: device 'cuda': a GPU is visible (/dev/nvidia0) but PyTorch"),
     ],
 )

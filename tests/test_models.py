@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from brasyn.config import to_dict
-from brasyn.errors import ConfigError, InputError
+from brasyn.errors import ConfigError, ContractError, InputError
 from brasyn.models import (
     NCE_LAYERS,
     Generator,
@@ -181,12 +181,13 @@ def test_state_dict_round_trip_gives_identical_output(tiny, tmp_path):
         assert torch.equal(original(x).seg_logits, restored(x).seg_logits)
 
 
-def test_wrong_input_size_is_an_input_error(tiny):
+def test_wrong_input_size_is_a_contract_error_not_a_cases_input_error(tiny):
     generator = Generator.from_config(tiny)
-    with pytest.raises(InputError) as info:
+    with pytest.raises(ContractError) as info:
         generator(torch.randn(1, 3, 60, 60))
+    assert not isinstance(info.value, InputError)  # the caller's bug: never counted as a case's own input
     assert "(B, 3, 64, 64)" in str(info.value) and "(1, 3, 60, 60)" in str(info.value)
-    with pytest.raises(InputError):
+    with pytest.raises(ContractError):
         generator.encode_generated(torch.randn(1, 3, 64, 64))
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from inference_helpers import make_checkpoint
 
+from brasyn.checkpoint import Checkpoint
 from brasyn.constants import Modality, sources_for
 from brasyn.data.normalization import (
     IntensityModel,
@@ -14,7 +17,7 @@ from brasyn.data.normalization import (
     normalize,
     robust_scale,
 )
-from brasyn.errors import CheckpointError, IntensityError
+from brasyn.errors import CheckpointError, ConfigError, IntensityError
 
 
 def test_normalize_maps_background_to_minus_one_and_scale_to_one_without_clipping_the_tail():
@@ -41,12 +44,42 @@ def test_headroom_keeps_bright_tumour_inside_the_generator_range():
     assert clipped.max() == pytest.approx(2.6)  # headroom 1: the tail exceeds +1 (no clip), out of tanh's reach
 
 
-def test_normalization_round_trips_through_a_checkpoint_dict_and_reads_old_checkpoints_as_headroom_1():
+def test_normalization_round_trips_through_a_dict_with_one_default_and_strict_keys():
     spec = Normalization(percentile=99.0, headroom=1.5)
     assert Normalization.from_dict(spec.to_dict()) == spec
-    assert Normalization.from_dict({"percentile": 99.5}) == Normalization(percentile=99.5, headroom=1.0)
-    with pytest.raises(CheckpointError, match="headroom"):
+    assert Normalization.from_dict({"percentile": 99.5}) == Normalization() == Normalization.from_dict({})
+    with pytest.raises(ConfigError, match=r"^normalization.headroom: expected >= 1, found 0.5$"):
         Normalization.from_dict({"percentile": 99.5, "headroom": 0.5})
+    with pytest.raises(ConfigError, match="unknown config key normalization.clip"):
+        Normalization.from_dict({"clip": True})
+
+
+def test_old_checkpoints_without_headroom_load_as_headroom_1(tmp_path):
+    """The one legacy default: a checkpoint written before `headroom` existed clipped at the percentile."""
+    path = make_checkpoint(tmp_path / "brasyn_t2f.pt", Modality.T2F)
+    payload = torch.load(path, weights_only=True)
+    payload["normalization"] = {"percentile": 99.5}
+    payload["intensity_model"]["percentile"] = 99.5  # written by the intensity model of that time
+    payload["training_config"] = {"data": {"percentile": 99.5, "tumour_slices_only": True}}
+    payload["data_summary"] = {"cases": 3, "normalization": {"percentile": 99.5}}
+    torch.save(payload, path)
+    checkpoint = Checkpoint.load(path)
+    assert checkpoint.normalization == Normalization(percentile=99.5, headroom=1.0)
+    assert checkpoint.training_config == {"data": {"tumour_slices_only": True}}  # stored once: in normalization
+    assert checkpoint.data_summary == {"cases": 3}
+    assert "percentile" not in checkpoint.intensity_model.to_dict()
+    payload["normalization"] = {"percentile": 99.5, "headroom": 0.5}
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="invalid normalization in checkpoint: normalization.headroom"):
+        Checkpoint.load(path)
+
+
+def test_the_inverse_is_a_method_of_the_record():
+    spec = Normalization(percentile=99.5, headroom=2.0)
+    volume = np.array([0.0, 10.0, 50.0, 230.0], dtype=np.float32)
+    restored = spec.denormalize(normalize(volume, 120.0), 120.0)
+    np.testing.assert_allclose(restored, volume, rtol=1e-6)
+    assert spec.denormalize(np.array([-3.0], np.float32), 120.0)[0] == 0.0  # below -1: background
 
 
 def test_robust_scale_uses_brain_voxels_only():

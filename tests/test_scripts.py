@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from brasyn.checkpoint import load_checkpoint
+from brasyn.checkpoint import Checkpoint
 from brasyn.constants import MODALITIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,10 +37,10 @@ def test_train_checkpoints_script_makes_weights_baseline_and_provenance(tmp_path
     assert cohort == ["BraTS-GLI-10000-000", "BraTS-GLI-10001-000", "BraTS-GLI-10002-000"]  # shards = one cohort
     for target in MODALITIES:
         folder = run / ("train-narrow" if target.value == "t2w" else "train")
-        checkpoint = load_checkpoint(folder / f"brasyn_{target.value}.pt", target=target)
-        assert checkpoint["kind"] == "plave" and checkpoint["model_config"]["image_size"] == 64
-        assert checkpoint["model_config"]["base_channels"] == (4 if target.value == "t2w" else 8)
-        assert load_checkpoint(run / "baseline" / f"brasyn_{target.value}.pt", target=target)["kind"] == "polynomial"
+        checkpoint = Checkpoint.load(folder / f"brasyn_{target.value}.pt", target=target)
+        assert checkpoint.kind == "plave" and checkpoint.model_config["image_size"] == 64
+        assert checkpoint.model_config["base_channels"] == (4 if target.value == "t2w" else 8)
+        assert Checkpoint.load(run / "baseline" / f"brasyn_{target.value}.pt", target=target).kind == "polynomial"
         assert (folder / f"metrics_{target.value}.csv").read_text().count("stage2") >= 1
         installed = workspace / "additional_files" / f"brasyn_{target.value}.pt"
         assert installed.read_bytes() == (folder / f"brasyn_{target.value}.pt").read_bytes()

@@ -22,7 +22,7 @@ from brasyn.data.slices import (
     split_cases,
 )
 from brasyn.data.slicing import BACKGROUND, PadRecord, crop_slices, pad_slices
-from brasyn.errors import GeometryError, InputError
+from brasyn.errors import ContractError, GeometryError, InputError
 
 SHAPE = (48, 48, 12)
 SIZE = 64
@@ -75,7 +75,7 @@ def test_pad_rejects_slices_larger_than_the_model():
 
 def test_crop_rejects_a_wrong_shape():
     _, record = pad_slices(np.zeros((40, 40)), 64)
-    with pytest.raises(GeometryError):
+    with pytest.raises(ContractError):
         crop_slices(np.zeros((2, 60, 64)), record)
 
 
@@ -233,7 +233,7 @@ def test_intensity_model_is_fitted_on_cached_scales(cohort, tmp_path):
         mask = brain_mask(list(images.values()))
         for m in MODALITIES:
             assert case.scales[m] == pytest.approx(DEFAULT_HEADROOM * robust_scale(images[m], mask))
-    model = fit_intensity_model(cached, Modality.T1C, Normalization())
+    model = fit_intensity_model(cached, Modality.T1C)
     assert model.sources == sources_for(Modality.T1C) and model.n_cases == 3
     predicted = model.predict_scale(cached[0].scales)
     assert predicted == pytest.approx(cached[0].scales[Modality.T1C], rel=0.05)

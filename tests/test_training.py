@@ -12,7 +12,7 @@ import yaml
 from torch import nn
 from typer.testing import CliRunner
 
-from brasyn.checkpoint import build_model, checkpoint_filename, load_checkpoint
+from brasyn.checkpoint import Checkpoint, checkpoint_filename
 from brasyn.cli import app
 from brasyn.constants import MODALITIES, Modality, parse_targets
 from brasyn.data.cases import discover_cases
@@ -23,10 +23,10 @@ from brasyn.models import ModelConfig
 from brasyn.training import load_training_setup, train
 from brasyn.training.batchnorm import recalibrate_batchnorm, recalibration_batches
 from brasyn.training.config import LossWeights, TrainingSetup
-from brasyn.training.metrics import COLUMNS, MetricsLog
+from brasyn.training.metrics import COLUMNS, EpochMetrics, MetricsLog
 from brasyn.training.runtime import Runtime
 from brasyn.training.schedule import decay_steps, linear_decay_scheduler, lr_factor, total_steps
-from brasyn.training.state import checkpoint_payload, write_checkpoint
+from brasyn.training.state import trained_checkpoint, write_checkpoint
 from brasyn.training.trainers import AutoencoderTrainer, Batch, TranslationTrainer
 
 SHAPE = (48, 48, 12)
@@ -220,9 +220,21 @@ def test_metrics_log_appends_in_the_existing_files_column_order(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("step,l1,stage\n")
     log = MetricsLog(path)
-    log.write({"stage": "stage2", "step": 7, "l1": 0.5, "adversarial": 1.0})
+    log.write(EpochMetrics(stage="stage2", epoch=0, step=7, lr=1e-4, seconds=1.0, elapsed=1.0,
+                           losses={"l1": 0.5, "adversarial": 1.0}))
     log.close()
     assert path.read_text().splitlines() == ["step,l1,stage", "7,0.5,stage2"]
+
+
+def test_epoch_metrics_are_the_csv_row_and_read_back_from_a_resume_files_row():
+    metrics = EpochMetrics(stage="stage2", epoch=3, step=40, lr=1e-4, seconds=2.5, elapsed=10.0,
+                           losses={"l1": 0.25, "generator": 26.0})
+    validated = metrics.validated({"val_ssim": 0.8, "val_l1": 0.1})
+    row = validated.to_row()
+    assert list(row)[:4] == ["stage", "epoch", "step", "lr"] and list(row)[-2:] == ["seconds", "elapsed"]
+    assert row["l1"] == 0.25 and row["val_ssim"] == 0.8 and metrics.validation == {}  # records are frozen
+    assert set(row) <= set(COLUMNS)
+    assert EpochMetrics.from_row({**row, "retired_column": 1.0}) == validated  # older rows: unknown keys dropped
 
 
 def test_a_few_dozen_steps_overfit_a_few_slices(dataset, tiny):
@@ -258,12 +270,12 @@ def test_checkpoint_save_load_gives_identical_outputs(dataset, tiny, tmp_path, c
     trainer.train_step(batch)  # move BN statistics away from their initial values
     intensity = IntensityModel.fit(Modality.T1C, (Modality.T1N, Modality.T2W, Modality.T2F),
                                    [{m: 100.0 * (i + k + 1) for k, m in enumerate(MODALITIES)} for i in range(6)])
-    payload = checkpoint_payload(target=Modality.T1C, generator=trainer.generator, setup=tiny,
+    checkpoint = trained_checkpoint(target=Modality.T1C, generator=trainer.generator, setup=tiny,
                                  intensity_model=intensity, data_summary={"train_slices": len(dataset)},
                                  metrics={"stage2": {"val_ssim": 0.5}})
-    path = write_checkpoint(tmp_path / checkpoint_filename(Modality.T1C), payload, compact=compact)
-    loaded = load_checkpoint(path, target=Modality.T1C)
-    model = build_model(loaded)
+    path = write_checkpoint(tmp_path / checkpoint_filename(Modality.T1C), checkpoint, compact=compact)
+    loaded = Checkpoint.load(path, target=Modality.T1C)
+    model = loaded.build_model()
     trainer.generator.eval()
     with torch.no_grad():
         expected = trainer.generator(batch.sources)
@@ -273,10 +285,12 @@ def test_checkpoint_save_load_gives_identical_outputs(dataset, tiny, tmp_path, c
     else:
         torch.testing.assert_close(found.image, expected.image, rtol=0, atol=0)
         torch.testing.assert_close(found.seg_logits, expected.seg_logits, rtol=0, atol=0)
-    assert IntensityModel.from_dict(loaded["intensity_model"]) == intensity
-    assert loaded["kind"] == "plave" and loaded["normalization"] == {"percentile": 99.5, "headroom": 2.0}
-    assert loaded["training_config"] == tiny.to_dict()["training"]
-    assert ModelConfig.from_dict(loaded["model_config"]) == tiny.model
+    assert loaded.intensity_model == intensity
+    assert loaded.kind == "plave" and loaded.normalization == Normalization(percentile=99.5, headroom=2.0)
+    recorded = tiny.to_dict()["training"]
+    assert {recorded["data"].pop(key) for key in ("percentile", "headroom")} == {99.5, 2.0}
+    assert loaded.training_config == recorded  # the normalisation is stored once, in `normalization`
+    assert ModelConfig.from_dict(loaded.model_config) == tiny.model
 
 
 def _rows(path):
@@ -295,13 +309,13 @@ def test_train_writes_checkpoints_with_the_fitted_intensity_model(cohort, tmp_pa
     out = tmp_path / "run"
     paths = train(cohort, out, "tiny", ["t2f"])
     assert paths == {Modality.T2F: out / "brasyn_t2f.pt"}
-    ckpt = load_checkpoint(paths[Modality.T2F], target=Modality.T2F)
+    ckpt = Checkpoint.load(paths[Modality.T2F], target=Modality.T2F)
     cached, train_ids, val_ids = _cached_split(cohort, out, tiny)
-    expected = fit_intensity_model([c for c in cached if c.case_id in train_ids], Modality.T2F, Normalization())
-    assert IntensityModel.from_dict(ckpt["intensity_model"]) == expected
-    assert ckpt["data_summary"]["train_cases"] == train_ids and ckpt["data_summary"]["validation_cases"] == val_ids
-    assert -1.0 <= ckpt["metrics"]["stage2"]["val_ssim"] <= 1.0
-    assert set(ckpt["metrics"]) == {"stage1", "stage2"}
+    expected = fit_intensity_model([c for c in cached if c.case_id in train_ids], Modality.T2F)
+    assert ckpt.intensity_model == expected
+    assert ckpt.data_summary["train_cases"] == train_ids and ckpt.data_summary["validation_cases"] == val_ids
+    assert -1.0 <= ckpt.metrics["stage2"]["val_ssim"] <= 1.0
+    assert set(ckpt.metrics) == {"stage1", "stage2"}
     assert yaml.safe_load((out / "config.yaml").read_text()) == tiny.to_dict()
     rows = _rows(out / "metrics_t2f.csv")
     assert [(r["stage"], r["step"]) for r in rows] == [("stage1", "2"), ("stage2", "2")]
@@ -329,8 +343,8 @@ def test_batchnorm_recalibration_averages_the_batch_statistics():
 def test_checkpoint_holds_batchnorm_statistics_of_its_final_weights(cohort, tmp_path, tiny):
     out = tmp_path / "run"
     train(cohort, out, "tiny", ["t2f"])
-    ckpt = load_checkpoint(out / "brasyn_t2f.pt", target=Modality.T2F)
-    generator = build_model(ckpt)
+    ckpt = Checkpoint.load(out / "brasyn_t2f.pt", target=Modality.T2F)
+    generator = ckpt.build_model()
     cached, train_ids, _ = _cached_split(cohort, out, tiny)
     train_ds = SliceDataset([c for c in cached if c.case_id in train_ids], Modality.T2F, tiny.model.image_size)
     saved = {k: v.clone() for k, v in generator.state_dict().items() if "running" in k}
@@ -392,8 +406,8 @@ def test_resume_continues_steps_and_schedule_exactly(cohort, tmp_path, tiny, mon
     key = [(r["stage"], r["epoch"], r["step"], r["lr"]) for r in full_rows]
     assert [(r["stage"], r["epoch"], r["step"], r["lr"]) for r in part_rows] == key
     assert key[-1][2] == str(3 * steps_per_epoch)
-    a = load_checkpoint(full / "brasyn_t1n.pt")["state_dict"]
-    b = load_checkpoint(part / "brasyn_t1n.pt")["state_dict"]
+    a = Checkpoint.load(full / "brasyn_t1n.pt").state_dict
+    b = Checkpoint.load(part / "brasyn_t1n.pt").state_dict
     for name, value in a.items():
         torch.testing.assert_close(b[name], value, rtol=0, atol=0)
 
@@ -424,8 +438,8 @@ def test_resume_in_the_middle_of_an_epoch_skips_the_batches_done(cohort, tmp_pat
         ("0", str(steps_per_epoch)), ("1", str(steps_per_epoch + 1)),
         ("1", str(2 * steps_per_epoch)), ("2", str(2 * steps_per_epoch + 1)),
     ]
-    a = load_checkpoint(tmp_path / "full" / "brasyn_t2w.pt")["state_dict"]
-    b = load_checkpoint(tmp_path / "part" / "brasyn_t2w.pt")["state_dict"]
+    a = Checkpoint.load(tmp_path / "full" / "brasyn_t2w.pt").state_dict
+    b = Checkpoint.load(tmp_path / "part" / "brasyn_t2w.pt").state_dict
     for name, value in a.items():
         torch.testing.assert_close(b[name], value, rtol=0, atol=0)
 
@@ -438,7 +452,7 @@ def test_resume_refuses_a_different_model(cohort, tmp_path, tiny):
         train(cohort, out, other, ["t1c"])
     assert "--no-resume" in str(info.value)
     train(cohort, out, other, ["t1c"], resume=False)
-    assert load_checkpoint(out / "brasyn_t1c.pt")["model_config"]["base_channels"] == 4
+    assert Checkpoint.load(out / "brasyn_t1c.pt").model_config["base_channels"] == 4
 
 
 # ---- CLI ----------------------------------------------------------------------------------------
@@ -458,7 +472,7 @@ def test_cli_trains_the_four_targets(cohort, tmp_path):
     )
     assert sorted(p.name for p in (out / "resume").iterdir()) == sorted(f"{m.value}.pt" for m in MODALITIES)
     for modality in MODALITIES:
-        assert load_checkpoint(out / checkpoint_filename(modality), target=modality)["target"] == modality.value
+        assert Checkpoint.load(out / checkpoint_filename(modality), target=modality).target == modality.value
     assert yaml.safe_load((out / "config.yaml").read_text())["training"]["stage2"]["max_steps"] == 1
 
 
@@ -530,7 +544,7 @@ def test_ddp_under_torchrun_on_cpu(cohort, tmp_path):
     rows = _rows(out / "metrics_t1c.csv")
     steps = str(min(3, per_rank_steps))  # one epoch (tiny preset) of the rank's half, capped at 3
     assert [(r["stage"], r["step"]) for r in rows] == [("stage1", steps), ("stage2", steps)]
-    load_checkpoint(out / "brasyn_t1c.pt", target=Modality.T1C)
+    Checkpoint.load(out / "brasyn_t1c.pt", target=Modality.T1C)
 
 
 def test_bf16_autocast_steps_are_finite(dataset, tiny):

@@ -24,24 +24,42 @@ _EXPONENT_FLOAT = re.compile(r"^[-+]?\d+[eE][-+]?\d+$")
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "") -> T:
-    """Build dataclass `cls` from `data`; missing keys take the field defaults, unknown keys fail."""
+    """Build dataclass `cls` from `data`; missing keys take the field defaults, unknown keys fail.
+
+    A class may list in `FLAT_FIELDS` fields holding a nested dataclass whose keys are written at its
+    own level (`training.data.percentile` for `DataConfig.normalization.percentile`). A `ConfigError`
+    whose message starts with a field name ("headroom: expected ...") gets the key path in front."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path or cls.__name__}: expected a mapping, found {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
+    hints = typing.get_type_hints(cls)
+    data = dict(data)
+    kwargs = {}
+    for name in getattr(cls, "FLAT_FIELDS", ()):
+        nested = {key: data.pop(key) for key in _field_names(hints[name]) if key in data}
+        kwargs[name] = from_dict(hints[name], nested, path)
+    fields = _field_names(cls)
+    unknown = sorted(set(data) - set(fields) | set(data) & set(kwargs))
     if unknown:
         where = f"{path}." if path else ""
-        raise ConfigError(f"unknown config key {where}{unknown[0]} (valid: {', '.join(sorted(fields))})")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
+        valid = sorted(set(fields) - set(kwargs) | {k for n in kwargs for k in _field_names(hints[n])})
+        raise ConfigError(f"unknown config key {where}{unknown[0]} (valid: {', '.join(valid)})")
     for name, value in data.items():
         kwargs[name] = _convert(hints[name], value, f"{path}.{name}" if path else name)
     try:
         return cls(**kwargs)
+    except ConfigError as exc:
+        key = str(exc).split(":", 1)[0]
+        if path and key in fields:
+            raise ConfigError(f"{path}.{exc}") from exc
+        raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path or cls.__name__}: {exc}") from exc
+
+
+def _field_names(cls: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
 
 
 def _convert(hint: Any, value: Any, path: str) -> Any:
@@ -74,7 +92,15 @@ def to_dict(config: Any) -> dict[str, Any]:
 
     def plain(value: Any) -> Any:
         if dataclasses.is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            flat = getattr(value, "FLAT_FIELDS", ())
+            result: dict[str, Any] = {}
+            for f in dataclasses.fields(value):
+                item = plain(getattr(value, f.name))
+                if f.name in flat:
+                    result.update(item)
+                else:
+                    result[f.name] = item
+            return result
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
         if isinstance(value, dict):

@@ -1,4 +1,15 @@
-"""One error family. The CLI prints a `BrasynError` as one line and exits with status 1."""
+"""The error families. The CLI prints a `BrasynError` as one line and exits with status 1.
+
+Which family an error belongs to decides the runners' exit status (`brasyn.inference.exit_policy`):
+- `InputError` and its subclasses: a case's own files break the data contract. Only the case fails;
+  a run whose only failures are these still exits 0 for MedPerf and the `brats` package.
+- `ConfigError`, `CheckpointError`, `InferenceError`, `OutputError`: something every case shares.
+- `ContractError`: a function was called outside its documented contract (a tensor of the wrong
+  shape); a bug in the calling code, never the case's input. It is not a `BrasynError`: it keeps its
+  traceback and counts as unexpected.
+
+`tests/test_architecture.py` checks every `raise` in models/, data/ and inference/ against these.
+"""
 
 from __future__ import annotations
 
@@ -41,3 +52,8 @@ class InferenceError(BrasynError):
 
 class OutputError(BrasynError):
     """The output folder cannot be used (not writable, or shared with inputs or other outputs)."""
+
+
+class ContractError(ValueError):
+    """A function was called with arguments its contract excludes (e.g. a tensor of the wrong shape):
+    a programming error in the caller, never a case's input."""

@@ -28,15 +28,15 @@ def fit_command(
     progress: bool | None = progress_option(),
 ) -> None:
     """Fit one polynomial per target on DATA and save the checkpoints into OUT."""
-    from brasyn.checkpoint import checkpoint_filename, save_checkpoint
+    from brasyn.checkpoint import checkpoint_filename
     from brasyn.training.baseline_fit import BaselineFitConfig, fit_baselines
 
     targets = parse_targets(target)
     config = BaselineFitConfig(degree=degree, voxels_per_case=voxels_per_case, max_cases=max_cases, seed=seed)
     checkpoints = fit_baselines(data, targets, config, progress=progress)
-    for modality, payload in checkpoints.items():
-        path = save_checkpoint(Path(out) / checkpoint_filename(modality), payload)
-        metrics, summary = payload["metrics"], payload["data_summary"]
+    for modality, checkpoint in checkpoints.items():
+        path = checkpoint.save(Path(out) / checkpoint_filename(modality))
+        metrics, summary = checkpoint.metrics, checkpoint.data_summary
         typer.echo(
             f"{modality}: {path} ({summary['cases']} cases, {summary['voxels']} voxels, "
             f"RMSE {metrics['train_rmse']:.4f}, R² {metrics['train_r2']:.3f})"

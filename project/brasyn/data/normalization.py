@@ -17,13 +17,14 @@ fitted on training cases (one scanner gives correlated gains across sequences).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from brasyn.config import from_dict, to_dict
 from brasyn.constants import Modality
-from brasyn.errors import CheckpointError, IntensityError
+from brasyn.errors import ConfigError, IntensityError
 
 DEFAULT_PERCENTILE = 99.5
 DEFAULT_HEADROOM = 2.0
@@ -64,7 +65,9 @@ def denormalize(image: np.ndarray, scale: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Normalization:
-    """How a case's volumes are scaled to network input; stored in every checkpoint (`to_dict`)."""
+    """How a case's volumes are scaled to network input, and back: the one record of it, nested in the
+    training and baseline configs (YAML keys `percentile` and `headroom`) and stored once in every
+    checkpoint (`brasyn.checkpoint.Checkpoint.normalization`)."""
 
     percentile: float = DEFAULT_PERCENTILE
     """Robust brain percentile of each volume (of its positive voxels inside the case's brain mask)."""
@@ -73,9 +76,9 @@ class Normalization:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.percentile <= 100.0:
-            raise ValueError(f"percentile: expected a value in (0, 100], found {self.percentile}")
+            raise ConfigError(f"percentile: expected a value in (0, 100], found {self.percentile}")
         if not self.headroom >= 1.0:
-            raise ValueError(f"headroom: expected >= 1, found {self.headroom}")
+            raise ConfigError(f"headroom: expected >= 1, found {self.headroom}")
 
     def case_scales(
         self, volumes: Mapping[Modality, np.ndarray], *, name: str = ""
@@ -95,20 +98,18 @@ class Normalization:
         mask, scales = self.case_scales(volumes, name=name)
         return mask, scales, {m: normalize(v, scales[m]) for m, v in volumes.items()}
 
+    def denormalize(self, image: np.ndarray, scale: float) -> np.ndarray:
+        """The inverse for one volume: network output -> scanner units, given the volume's `scale`."""
+        return denormalize(image, scale)
+
     def to_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+        return {k: float(v) for k, v in to_dict(self).items()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Normalization:
-        """From a checkpoint's `normalization` entry. Format-1 checkpoints written before `headroom` existed
-        clipped at the percentile itself (headroom 1)."""
-        data = dict(data or {})
-        try:
-            return cls(
-                percentile=float(data.get("percentile", DEFAULT_PERCENTILE)), headroom=float(data.get("headroom", 1.0))
-            )
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"invalid normalization in checkpoint: {exc}") from exc
+        """Strict: unknown keys and invalid values are `ConfigError`s; missing keys take today's defaults
+        (a checkpoint's older layout is migrated by `brasyn.checkpoint`, not here)."""
+        return from_dict(cls, dict(data or {}), "normalization")
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,6 @@ class IntensityModel:
     sources: tuple[Modality, ...]
     intercept: float
     coefficients: tuple[float, ...]
-    percentile: float = DEFAULT_PERCENTILE
     n_cases: int = 0
     residual_std: float = 0.0  # std of the log-residuals on the fitted cases
 
@@ -134,7 +134,6 @@ class IntensityModel:
         sources: Sequence[Modality],
         scales: Sequence[dict[Modality, float]],
         *,
-        percentile: float = DEFAULT_PERCENTILE,
         ridge: float = 1e-3,
     ) -> IntensityModel:
         """Least squares (small ridge on the slopes) over cases; `scales[k][m]` = scale of modality m in case k.
@@ -161,7 +160,6 @@ class IntensityModel:
             sources=sources,
             intercept=intercept,
             coefficients=tuple(float(c) for c in slopes),
-            percentile=percentile,
             n_cases=len(scales),
             residual_std=float(residual.std()),
         )
@@ -172,7 +170,6 @@ class IntensityModel:
             "sources": [m.value for m in self.sources],
             "intercept": self.intercept,
             "coefficients": list(self.coefficients),
-            "percentile": self.percentile,
             "n_cases": self.n_cases,
             "residual_std": self.residual_std,
         }
@@ -185,9 +182,8 @@ class IntensityModel:
                 sources=tuple(Modality(m) for m in data["sources"]),
                 intercept=float(data["intercept"]),
                 coefficients=tuple(float(c) for c in data["coefficients"]),
-                percentile=float(data.get("percentile", DEFAULT_PERCENTILE)),
                 n_cases=int(data.get("n_cases", 0)),
                 residual_std=float(data.get("residual_std", 0.0)),
             )
         except (KeyError, ValueError, TypeError) as exc:
-            raise CheckpointError(f"invalid intensity model in checkpoint: {exc!r}") from exc
+            raise ConfigError(f"intensity_model: {exc!r}") from exc

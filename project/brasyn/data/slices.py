@@ -40,7 +40,7 @@ from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.data.cases import Case, load_case
 from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization
 from brasyn.data.slicing import PadRecord
-from brasyn.errors import InputError
+from brasyn.errors import ConfigError, InputError
 from brasyn.io.atomic import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class CacheOptions:
 
     def __post_init__(self) -> None:
         if self.dtype not in CACHE_DTYPES:
-            raise InputError(f"slice cache dtype: expected one of {', '.join(CACHE_DTYPES)}, found {self.dtype!r}")
+            raise ConfigError(f"slice cache dtype: expected one of {', '.join(CACHE_DTYPES)}, found {self.dtype!r}")
 
     def key(self) -> dict[str, Any]:
         """The options as plain JSON data, stored in meta.json and compared on reuse."""
@@ -243,11 +243,9 @@ def split_cases(case_ids: Sequence[str], validation_fraction: float, seed: int) 
     return [i for i in ids if i not in val], sorted(val)
 
 
-def fit_intensity_model(cases: Sequence[CachedCase], target: Modality, normalization: Normalization) -> IntensityModel:
+def fit_intensity_model(cases: Sequence[CachedCase], target: Modality) -> IntensityModel:
     """The model that predicts `target`'s scale from its sources' scales, fitted on `cases`."""
-    return IntensityModel.fit(
-        target, sources_for(target), [c.scales for c in cases], percentile=normalization.percentile
-    )
+    return IntensityModel.fit(target, sources_for(target), [c.scales for c in cases])
 
 
 class SliceSample(NamedTuple):

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from brasyn.data.normalization import BACKGROUND
-from brasyn.errors import GeometryError
+from brasyn.errors import ContractError, GeometryError
 
 __all__ = ["BACKGROUND", "PadRecord", "crop_slices", "pad_slices"]
 
@@ -64,7 +64,7 @@ def pad_slices(array: ArrayT, size: int, *, value: float = BACKGROUND) -> tuple[
     exceeds `size`.
     """
     if array.ndim < 2:
-        raise GeometryError(f"expected an array of slices (..., H, W), found shape {tuple(array.shape)}")
+        raise ContractError(f"expected an array of slices (..., H, W), found shape {tuple(array.shape)}")
     height, width = int(array.shape[-2]), int(array.shape[-1])
     record = PadRecord.for_shape(height, width, size)
     if isinstance(array, torch.Tensor):
@@ -77,7 +77,7 @@ def pad_slices(array: ArrayT, size: int, *, value: float = BACKGROUND) -> tuple[
 def crop_slices(array: ArrayT, record: PadRecord) -> ArrayT:
     """Undo `pad_slices`: (..., size, size) -> (..., H, W), exactly the original pixels' positions."""
     if array.ndim < 2 or tuple(array.shape[-2:]) != (record.size, record.size):
-        raise GeometryError(
+        raise ContractError(
             f"expected padded slices (..., {record.size}, {record.size}), found shape {tuple(array.shape)}"
         )
     return array[..., record.top : record.top + record.height, record.left : record.left + record.width]

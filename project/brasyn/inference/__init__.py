@@ -11,19 +11,12 @@ from __future__ import annotations
 from brasyn.device import resolve_device, resolve_precision
 from brasyn.errors import InferenceError, OutputError  # part of this API: what its functions raise
 from brasyn.inference.api import synthesize
-from brasyn.inference.engine import (
-    FailureCause,
-    InferenceSummary,
-    Outcome,
-    SynthesisResult,
-    default_weights_dir,
-    load_predictors,
-    synthesize_folder,
-)
+from brasyn.inference.engine import load_predictors, synthesize_folder
 from brasyn.inference.exit_policy import ExitDecision, exit_decision
 from brasyn.inference.predictor import Prediction, Predictor, PreparedCase
+from brasyn.inference.results import FailureCause, InferenceSummary, Outcome, SynthesisResult
 from brasyn.inference.settings import InferenceSettings
-from brasyn.inference.weights import resolve_weights
+from brasyn.inference.weights import default_weights_dir, resolve_weights
 
 __all__ = [
     "ExitDecision",

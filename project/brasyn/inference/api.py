@@ -9,9 +9,9 @@ from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import MODALITIES, Modality
 from brasyn.data.cases import Case, load_case
 from brasyn.errors import MissingModalityError, OutputError
-from brasyn.inference.engine import default_weights_dir
 from brasyn.inference.predictor import Predictor
 from brasyn.inference.settings import InferenceSettings
+from brasyn.inference.weights import default_weights_dir
 from brasyn.inference.writer import write_prediction
 
 logger = logging.getLogger(__name__)

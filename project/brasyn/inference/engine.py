@@ -11,13 +11,11 @@ atomic rename; temporary files a killed earlier run left there are removed first
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,109 +25,15 @@ from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import Modality, image_filename, sources_for
 from brasyn.data.cases import Case, CaseStatus, CaseVolumes, discover_cases, load_case
 from brasyn.device import resolve_device
-from brasyn.errors import BrasynError, CheckpointError, InputError, OutputError
+from brasyn.errors import BrasynError, CheckpointError, InputError
 from brasyn.inference.predictor import Predictor, PreparedCase
+from brasyn.inference.results import FailureCause, InferenceSummary, Outcome, SynthesisResult, failure_cause
 from brasyn.inference.settings import InferenceSettings
 from brasyn.inference.tuning import intra_op_threads
-from brasyn.inference.writer import write_prediction
-from brasyn.io.atomic import remove_stale_temporaries
+from brasyn.inference.weights import default_weights_dir
+from brasyn.inference.writer import prepare_output_folders, write_prediction
 
 logger = logging.getLogger(__name__)
-
-WEIGHTS_ENV = "BRASYN_WEIGHTS"
-
-
-class Outcome(str, Enum):
-    DONE = "done"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-
-
-class FailureCause(str, Enum):
-    """Why a case failed: its own input, or something every case shares (see `inference.exit_policy`)."""
-
-    INPUT = "input"  # the case's files break the data contract (an `InputError`)
-    MODEL = "model"  # the checkpoint is missing or broken, or the model cannot run (out of memory)
-    OUTPUT = "output"  # the prediction could not be written
-    UNEXPECTED = "unexpected"  # anything else (a bug): its traceback is logged
-
-
-def failure_cause(exc: BaseException) -> FailureCause:
-    if isinstance(exc, InputError):
-        return FailureCause.INPUT
-    if isinstance(exc, BrasynError):
-        return FailureCause.MODEL
-    if isinstance(exc, OSError):
-        return FailureCause.OUTPUT
-    return FailureCause.UNEXPECTED
-
-
-@dataclass(frozen=True)
-class SynthesisResult:
-    """What happened to one case folder."""
-
-    case_id: str
-    outcome: Outcome
-    target: Modality | None = None
-    output: Path | None = None
-    reason: str = ""
-    seconds: float = 0.0
-    """A synthesized case: the sum of its own stages (`timings`); a failed one: until the failure."""
-    cause: FailureCause | None = None
-    """Set for failed cases only."""
-    timings: dict[str, float] = field(default_factory=dict)
-    """Seconds per stage of a synthesized case (`STAGES`: read, normalise, network, restore, write)."""
-
-
-@dataclass(frozen=True)
-class InferenceSummary:
-    """Results of `synthesize_folder`, in case order."""
-
-    results: tuple[SynthesisResult, ...] = field(default=())
-    output_path: Path | None = None
-
-    def _with(self, outcome: Outcome) -> list[SynthesisResult]:
-        return [r for r in self.results if r.outcome is outcome]
-
-    @property
-    def done(self) -> list[SynthesisResult]:
-        return self._with(Outcome.DONE)
-
-    @property
-    def skipped(self) -> list[SynthesisResult]:
-        return self._with(Outcome.SKIPPED)
-
-    @property
-    def failed(self) -> list[SynthesisResult]:
-        return self._with(Outcome.FAILED)
-
-    @property
-    def ok(self) -> bool:
-        """True when no case failed (the exit status is 0)."""
-        return not self.failed
-
-    def format(self) -> str:
-        """Multi-line human summary: counts, then one line per skipped or failed case with its reason."""
-        lines = [
-            f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed ({len(self.results)} cases)"
-        ]
-        lines += [f"  skipped {r.case_id}: {_without_case(r)}" for r in self.skipped]
-        lines += [f"  FAILED  {r.case_id}: {_without_case(r)}" for r in self.failed]
-        return "\n".join(lines)
-
-
-def _without_case(result: SynthesisResult) -> str:
-    """The reason without a leading "{case_id}: " (most error messages name their case)."""
-    prefix = f"{result.case_id}: "
-    return result.reason[len(prefix) :] if result.reason.startswith(prefix) else result.reason
-
-
-def default_weights_dir() -> Path:
-    """$BRASYN_WEIGHTS, else `workspace/additional_files` of the source checkout this package runs from."""
-    if os.environ.get(WEIGHTS_ENV):
-        return Path(os.environ[WEIGHTS_ENV])
-    return Path(__file__).resolve().parents[3] / "workspace" / "additional_files"
-
 
 @dataclass
 class _Job:
@@ -137,45 +41,6 @@ class _Job:
     target: Modality
     output: Path
     seg_output: Path | None
-
-
-def _is_within(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def _make_folder(path: Path, what: str) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot create the {what} ({type(exc).__name__}: {exc.strerror or exc})") from exc
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: the {what} is not writable (expected write permission for uid {os.getuid()})")
-
-
-def _check_output_folder(output_path: Path, data_path: Path, seg_path: Path | None) -> None:
-    """Refuse overlapping folders (before creating anything), then create and check the outputs."""
-    if _is_within(output_path, data_path) or _is_within(data_path, output_path):
-        raise OutputError(
-            f"{output_path}: the output folder must not contain or lie inside the data folder {data_path}"
-        )
-    if seg_path is not None:
-        if _is_within(seg_path, output_path) or _is_within(output_path, seg_path):
-            raise OutputError(
-                f"{seg_path}: the segmentation folder must be separate from {output_path} "
-                "(which holds only predictions)"
-            )
-        if _is_within(seg_path, data_path):
-            raise OutputError(f"{seg_path}: the segmentation folder must not lie inside the data folder {data_path}")
-    _make_folder(output_path, "output folder")
-    if seg_path is not None:
-        _make_folder(seg_path, "segmentation folder")
-    for folder in (output_path, seg_path):  # a killed run's temporary files: the folder holds only results
-        if folder is not None:
-            remove_stale_temporaries(folder)
 
 
 def _plan(
@@ -308,7 +173,7 @@ def synthesize_folder(
     cases = discover_cases(data_path)
     if not cases:
         raise InputError(f"{data_path}: expected case folders (one per case, e.g. BraTS-GLI-00001-000/), found none")
-    _check_output_folder(output_path, data_path, seg_path)
+    prepare_output_folders(output_path, data_path, seg_path)
     jobs, settled = _plan(cases, output_path, seg_path, settings.overwrite)
     for result in settled.values():
         log = logger.error if result.outcome is Outcome.FAILED else logger.info

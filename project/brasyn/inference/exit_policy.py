@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from brasyn.inference.engine import FailureCause, InferenceSummary
+from brasyn.inference.results import FailureCause, InferenceSummary
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from brasyn.checkpoint import build_model, load_checkpoint
+from brasyn.checkpoint import Checkpoint
 from brasyn.constants import Modality, sources_for
-from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization, denormalize
+from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization
 from brasyn.data.slicing import PadRecord, crop_slices, pad_slices
 from brasyn.device import resolve_device, resolve_precision
 from brasyn.errors import CheckpointError, GeometryError, InferenceError, InputError
@@ -91,7 +92,6 @@ class Predictor:
         self.autocast_dtype = resolve_precision(precision, self.device)
         # batch size, memory layout and threads by device unless given (`brasyn.inference.tuning`)
         self.plan = plan_for(self.device, batch_size, channels_last)
-        self.batch_size = self.plan.batch_size
         self._warned_no_seg = False
         self.source = source or f"{self.target} model"
         self.mirrors = mirror_flips(mirror_axes)
@@ -105,34 +105,34 @@ class Predictor:
                 f"expected {[m.value for m in self.sources]}"
             )
 
+    @property
+    def batch_size(self) -> int:
+        """Slices per forward pass: the plan's, which a CUDA out-of-memory error halves."""
+        return self.plan.batch_size
+
     @classmethod
     def from_checkpoint(
         cls, path: Path, *, target: Modality | None = None, settings: InferenceSettings | None = None
     ) -> Predictor:
         """Load a checkpoint (any model kind) and build its eval-mode model on the settings' device."""
-        settings = settings or InferenceSettings()
-        checkpoint = load_checkpoint(Path(path), target=target)
-        return cls.from_checkpoint_dict(checkpoint, settings=settings, source=str(path))
+        return cls.from_record(Checkpoint.load(Path(path), target=target), settings=settings, source=str(path))
 
     @classmethod
-    def from_checkpoint_dict(
-        cls, checkpoint: dict[str, Any], *, settings: InferenceSettings | None = None, source: str = ""
+    def from_record(
+        cls, checkpoint: Checkpoint, *, settings: InferenceSettings | None = None, source: str = ""
     ) -> Predictor:
+        """The predictor of a loaded `Checkpoint` (validated and migrated there)."""
         settings = settings or InferenceSettings()
-        image_size = (
-            checkpoint["model_config"].get("image_size") if isinstance(checkpoint["model_config"], dict) else None
-        )
-        if not isinstance(image_size, int) or image_size < 1:
-            raise CheckpointError(f"{source or 'checkpoint'}: model_config lacks a positive integer image_size")
         return cls(
-            build_model(checkpoint),
-            target=Modality(checkpoint["target"]),
-            intensity_model=IntensityModel.from_dict(checkpoint["intensity_model"]),
-            image_size=image_size,
-            normalization=Normalization.from_dict(checkpoint.get("normalization")),
+            checkpoint.build_model(),
+            target=checkpoint.target,
+            intensity_model=checkpoint.intensity_model,
+            image_size=checkpoint.image_size,
+            normalization=checkpoint.normalization,
             device=settings.device,
             precision=settings.precision,
             batch_size=settings.batch_size,
+            channels_last=settings.channels_last,
             source=source,
             mirror_axes=settings.mirror_axes,
         )
@@ -192,7 +192,7 @@ class Predictor:
                     torch.cuda.empty_cache()
                 if self.batch_size == 1:
                     raise InferenceError(f"{self.source}: out of memory even at batch size 1 ({exc})") from exc
-                self.batch_size = max(1, self.batch_size // 2)
+                self.plan = replace(self.plan, batch_size=max(1, self.batch_size // 2))
                 logger.warning("out of memory on %s; retrying with batch size %d", self.device, self.batch_size)
                 continue
             images[start:stop] = image
@@ -234,7 +234,7 @@ class Predictor:
         mask = prepared.mask
         if len(prepared.positions):
             cropped = crop_slices(image, prepared.pad)  # (N, H, W)
-            scanner = denormalize(cropped, prepared.target_scale)  # (N, H, W)
+            scanner = self.normalization.denormalize(cropped, prepared.target_scale)  # (N, H, W)
             volume[..., prepared.positions] = scanner.transpose(1, 2, 0)  # (H, W, N)
         volume[~mask] = 0.0
         segmentation = None

@@ -3,8 +3,8 @@ of `parameters.yaml` (strict: an unknown key is a `ConfigError`) or built from C
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 from brasyn.config import from_dict, to_dict
 from brasyn.device import canonical_precision, check_device
@@ -36,6 +36,10 @@ class InferenceSettings:
     batch_size: int | str = "auto"
     """Axial slices per forward pass, or "auto" (chosen by device, see `brasyn.inference.tuning`);
     halved (down to 1) after a CUDA out-of-memory error."""
+
+    channels_last: bool | None = None
+    """Memory layout of the network's tensors: None = by device (channels-last on CPU and CUDA, see
+    `brasyn.inference.tuning`), true or false to force it."""
 
     device: str = "auto"
     """"auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N"."""
@@ -93,3 +97,21 @@ class InferenceSettings:
         """A copy with the non-None `overrides` applied (CLI options override the parameters file)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+
+
+@dataclass(frozen=True)
+class InferParameters:
+    """The `infer:` section of the cube's parameters file: the inference settings (written flat, at the
+    section's level) and the entrypoint's exit-status policy, validated together in one place."""
+
+    FLAT_FIELDS: ClassVar[tuple[str, ...]] = ("settings",)
+
+    settings: InferenceSettings = field(default_factory=InferenceSettings)
+    strict: bool = False
+    """Exit status 1 whenever any case failed (default: 0 when only cases' own inputs failed;
+    `brasyn.inference.exit_policy`)."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> InferParameters:
+        """Strict loading of the `infer:` mapping (unknown keys and wrong types are `ConfigError`s)."""
+        return from_dict(cls, data, "infer")

@@ -9,6 +9,7 @@ additional_files/` unpacks to `additional_files/additional_files/brasyn_*.pt`).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from brasyn.checkpoint import checkpoint_filename
@@ -18,6 +19,14 @@ from brasyn.errors import CheckpointError
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAMES = "brasyn_{t1n,t1c,t2w,t2f}.pt"
+WEIGHTS_ENV = "BRASYN_WEIGHTS"
+
+
+def default_weights_dir() -> Path:
+    """$BRASYN_WEIGHTS, else `workspace/additional_files` of the source checkout this package runs from."""
+    if os.environ.get(WEIGHTS_ENV):
+        return Path(os.environ[WEIGHTS_ENV])
+    return Path(__file__).resolve().parents[3] / "workspace" / "additional_files"
 
 
 def holds_checkpoints(folder: Path) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from brasyn.errors import GeometryError, IntensityError, ReadError
+from brasyn.errors import ContractError, GeometryError, IntensityError, ReadError
 from brasyn.io.atomic import atomic_path
 
 AFFINE_TOLERANCE = 1e-3  # mm; BraTS affines are integer-valued, so this only absorbs float noise
@@ -70,7 +70,7 @@ def write_volume(
     path = Path(path)
     data = np.asarray(data)
     if tuple(data.shape) != geometry.shape:
-        raise GeometryError(f"{path.name}: expected shape {geometry.shape}, found {tuple(data.shape)}")
+        raise ContractError(f"{path.name}: expected shape {geometry.shape}, found {tuple(data.shape)}")
     dtype = np.dtype(dtype)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)

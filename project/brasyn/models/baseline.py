@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from brasyn.config import from_dict
 from brasyn.data.normalization import BACKGROUND
+from brasyn.errors import ConfigError, ContractError
 from brasyn.models.generator import GeneratorOutput
 
 MAX_DEGREE = 3
@@ -45,9 +46,9 @@ class BaselineConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.degree <= MAX_DEGREE:
-            raise ValueError(f"degree must be 1..{MAX_DEGREE}, found {self.degree}")
+            raise ConfigError(f"degree: expected 1..{MAX_DEGREE}, found {self.degree}")
         if self.image_size < 1:
-            raise ValueError(f"image_size must be positive, found {self.image_size}")
+            raise ConfigError(f"image_size: expected a positive integer, found {self.image_size}")
 
 
 class PolynomialBaseline(nn.Module):
@@ -71,7 +72,7 @@ class PolynomialBaseline(nn.Module):
         """sources (B, 3, H, W) → image (B, 1, H, W), clamped to [-1, 1]; -1 wherever every source is
         background (-1). There is no segmentation head: `seg_logits` is None whatever `with_seg`."""
         if sources.ndim != 4 or sources.shape[1] != 3:
-            raise ValueError(f"expected sources of shape (B, 3, H, W), found {tuple(sources.shape)}")
+            raise ContractError(f"polynomial baseline: expected sources (B, 3, H, W), found {tuple(sources.shape)}")
         x = sources.float()
         powers = [[torch.ones_like(x[:, c])] for c in range(3)]  # powers[c][e]: (B, H, W)
         for c in range(3):

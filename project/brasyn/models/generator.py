@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 from torch import Tensor, nn
 
-from brasyn.errors import InputError
+from brasyn.errors import ContractError
 from brasyn.models.blocks import frozen_batchnorm_statistics
 from brasyn.models.config import ModelConfig
 from brasyn.models.decoders import ImageDecoder, SegmentationDecoder
@@ -89,7 +89,7 @@ class Generator(nn.Module):
     def _check(self, x: Tensor, channels: int, name: str) -> None:
         size = self.config.image_size
         if x.ndim != 4 or x.shape[1] != channels or x.shape[2] != size or x.shape[3] != size:
-            raise InputError(f"generator {name}: expected (B, {channels}, {size}, {size}), found {tuple(x.shape)}")
+            raise ContractError(f"generator {name}: expected (B, {channels}, {size}, {size}), found {tuple(x.shape)}")
 
     def _fuse(self, branches: tuple[Tensor, ...]) -> EncoderFeatures:
         mma, fused = self.fusion(branches)

@@ -8,20 +8,20 @@ training side because it reads cases and writes checkpoints, which the model its
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from brasyn.checkpoint import make_payload
+from brasyn.checkpoint import Checkpoint
 from brasyn.config import from_dict, to_dict
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.data.cases import CaseStatus, discover_cases, load_case
-from brasyn.data.normalization import DEFAULT_HEADROOM, DEFAULT_PERCENTILE, IntensityModel, Normalization
-from brasyn.errors import InputError, IntensityError
+from brasyn.data.normalization import IntensityModel, Normalization
+from brasyn.errors import ConfigError, InputError, IntensityError
 from brasyn.models.baseline import MAX_DEGREE, BaselineConfig, PolynomialBaseline, monomial_exponents
 
 logger = logging.getLogger(__name__)
@@ -57,23 +57,19 @@ class BaselineFitConfig:
     tumour_fraction: float = 0.3  # share of a case's samples drawn inside the tumour (seg > 0), when present
     max_cases: int = 0  # use at most this many complete cases (seeded choice); 0 = all
     seed: int = 0
-    percentile: float = DEFAULT_PERCENTILE  # robust brain percentile (see brasyn.data.normalization)
-    headroom: float = DEFAULT_HEADROOM  # scale = headroom x percentile maps to +1
+    normalization: Normalization = field(default_factory=Normalization)  # YAML keys percentile, headroom
     ridge: float = 1e-6  # relative ridge on the normal equations
     image_size: int = 256
 
+    FLAT_FIELDS: ClassVar[tuple[str, ...]] = ("normalization",)
+
     def __post_init__(self) -> None:
         if not 1 <= self.degree <= MAX_DEGREE:
-            raise ValueError(f"degree must be 1..{MAX_DEGREE}, found {self.degree}")
+            raise ConfigError(f"degree: expected 1..{MAX_DEGREE}, found {self.degree}")
         if self.voxels_per_case < 1:
-            raise ValueError(f"voxels_per_case must be positive, found {self.voxels_per_case}")
+            raise ConfigError(f"voxels_per_case: expected a positive integer, found {self.voxels_per_case}")
         if not 0.0 <= self.tumour_fraction <= 1.0:
-            raise ValueError(f"tumour_fraction must be in [0, 1], found {self.tumour_fraction}")
-        self.normalization  # noqa: B018 (validates percentile and headroom)
-
-    @property
-    def normalization(self) -> Normalization:
-        return Normalization(percentile=self.percentile, headroom=self.headroom)
+            raise ConfigError(f"tumour_fraction: expected a value in [0, 1], found {self.tumour_fraction}")
 
 
 def _sample_case(
@@ -104,10 +100,10 @@ def fit_baselines(
     config: BaselineFitConfig | None = None,
     *,
     progress: bool | None = None,
-) -> dict[Modality, dict[str, Any]]:
+) -> dict[Modality, Checkpoint]:
     """Fit one polynomial per target on the complete cases under `data_path`, reading each case once.
 
-    Returns {target: checkpoint payload for `brasyn.checkpoint.save_checkpoint`}. Cases that are
+    Returns {target: its `Checkpoint` (kind "polynomial")}. Cases that are
     not complete (4 modalities) are skipped; a case whose volumes cannot be normalised is skipped
     with a warning. Raises `InputError` when no usable case is left.
     """
@@ -152,14 +148,14 @@ def fit_baselines(
         r2 = float(1.0 - np.sum((fitted - y) ** 2) / max(np.sum((y - y.mean()) ** 2), 1e-12))
         model = PolynomialBaseline.from_config(model_config)
         model.coefficients.copy_(torch.from_numpy(coefficients.astype(np.float32)))
-        intensity = IntensityModel.fit(target, sources, scales, percentile=config.percentile)
+        intensity = IntensityModel.fit(target, sources, scales)
         logger.info("baseline %s: %d cases, %d voxels, RMSE %.4f, R² %.3f", target, len(used), len(data), rmse, r2)
-        checkpoints[target] = make_payload(
+        checkpoints[target] = Checkpoint.of_model(
             kind="polynomial",
             target=target,
             model=model,
             model_config=model_config,
-            intensity_model=intensity.to_dict(),
+            intensity_model=intensity,
             normalization=config.normalization,
             training_config=to_dict(config),
             data_summary={"data_path": str(data_path), "cases": len(used), "voxels": int(len(data)), "case_ids": used},
@@ -170,8 +166,8 @@ def fit_baselines(
 
 def fit_baseline(
     data_path: Path, target: Modality, config: BaselineFitConfig | dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The checkpoint payload of the polynomial baseline for one `target` (see `fit_baselines`).
+) -> Checkpoint:
+    """The checkpoint of the polynomial baseline for one `target` (see `fit_baselines`).
 
     `config` may be a plain dict of `BaselineFitConfig` fields (strict: unknown keys fail).
     """

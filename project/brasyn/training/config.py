@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from brasyn.config import from_dict, load_yaml, to_dict
-from brasyn.data.normalization import DEFAULT_HEADROOM, DEFAULT_PERCENTILE, Normalization
+from brasyn.data.normalization import Normalization
 from brasyn.data.slices import CACHE_DTYPES
 from brasyn.device import canonical_precision, check_device
 from brasyn.errors import ConfigError
@@ -51,58 +51,15 @@ class LossWeights:
                 raise ConfigError(f"training.stage2.loss_weights.{name}: expected >= 0, found {value}")
 
 
-def _check_stage(prefix: str, stage: Any) -> None:
-    if stage.epochs < 1:
-        raise ConfigError(f"{prefix}.epochs: expected >= 1, found {stage.epochs}")
-    if stage.max_steps is not None and stage.max_steps < 1:
-        raise ConfigError(f"{prefix}.max_steps: expected >= 1 or null, found {stage.max_steps}")
-    if stage.max_seconds is not None and not stage.max_seconds > 0:
-        raise ConfigError(f"{prefix}.max_seconds: expected > 0 or null, found {stage.max_seconds}")
-    if stage.batch_size < 1:
-        raise ConfigError(f"{prefix}.batch_size: expected >= 1, found {stage.batch_size}")
-    if not stage.lr > 0:
-        raise ConfigError(f"{prefix}.lr: expected > 0, found {stage.lr}")
-    if not 0.0 <= stage.decay_fraction <= 1.0:
-        raise ConfigError(f"{prefix}.decay_fraction: expected a value in [0, 1], found {stage.decay_fraction}")
-    for name in ("beta1", "beta2"):
-        if not 0.0 <= getattr(stage, name) < 1.0:
-            raise ConfigError(f"{prefix}.{name}: expected a value in [0, 1), found {getattr(stage, name)}")
-
-
 @dataclass(frozen=True)
-class AutoencoderStage:
-    """Stage 1: the target modality's self-representation autoencoder, trained as an identity map."""
+class StageConfig:
+    """What both training stages set: their length, batch, optimizer and learning-rate schedule."""
 
-    epochs: int = 200
-    """Passes over the training slices (PLAVE: 200)."""
-    max_steps: int | None = None
-    """Optional cap on optimizer steps (demos, tests); the schedule spans min(epochs * steps/epoch, max_steps)."""
-    max_seconds: float | None = None
-    """Optional wall-time budget of the stage: training stops at the first epoch end past it (the
-    checkpoint is still written; the learning-rate decay may then be unfinished)."""
-    batch_size: int = 4
-    """Slices per optimizer step (per process under DDP); incomplete last batches are dropped."""
-    lr: float = 2e-4
-    """Adam learning rate."""
-    beta1: float = 0.5
-    """Adam beta1."""
-    beta2: float = 0.999
-    """Adam beta2."""
-    decay_fraction: float = 1 / 3
-    """Final fraction of the steps over which the learning rate decays linearly to 0 (ACA-GAN convention)."""
-    l1_weight: float = 100.0
-    """Weight of the reconstruction loss mean |AE(y) - y|."""
+    KEY: ClassVar[str] = "training.stage"
+    """The stage's key path, for error messages."""
 
-    def __post_init__(self) -> None:
-        _check_stage("training.stage1", self)
-
-
-@dataclass(frozen=True)
-class TranslationStage:
-    """Stage 2: generator, discriminator and projection heads, with the autoencoder frozen in eval mode."""
-
-    epochs: int = 300
-    """Passes over the training slices (PLAVE: 300)."""
+    epochs: int = 1
+    """Passes over the training slices."""
     max_steps: int | None = None
     """Optional cap on optimizer steps (demos, tests); the schedule spans min(epochs * steps/epoch, max_steps)."""
     max_seconds: float | None = None
@@ -111,15 +68,58 @@ class TranslationStage:
     batch_size: int = 4
     """Slices per optimizer step (per process under DDP); incomplete last batches are dropped."""
     lr: float = 1e-4
-    """Adam learning rate of the generator and the discriminator."""
+    """Adam learning rate."""
+    beta1: float = 0.5
+    """Adam beta1."""
+    beta2: float = 0.999
+    """Adam beta2."""
+    decay_fraction: float = 1 / 3
+    """Final fraction of the steps over which the learning rate decays linearly to 0 (ACA-GAN convention)."""
+
+    def __post_init__(self) -> None:
+        prefix = self.KEY
+        if self.epochs < 1:
+            raise ConfigError(f"{prefix}.epochs: expected >= 1, found {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"{prefix}.max_steps: expected >= 1 or null, found {self.max_steps}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"{prefix}.max_seconds: expected > 0 or null, found {self.max_seconds}")
+        if self.batch_size < 1:
+            raise ConfigError(f"{prefix}.batch_size: expected >= 1, found {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"{prefix}.lr: expected > 0, found {self.lr}")
+        if not 0.0 <= self.decay_fraction <= 1.0:
+            raise ConfigError(f"{prefix}.decay_fraction: expected a value in [0, 1], found {self.decay_fraction}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{prefix}.{name}: expected a value in [0, 1), found {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class AutoencoderStage(StageConfig):
+    """Stage 1: the target modality's self-representation autoencoder, trained as an identity map."""
+
+    KEY: ClassVar[str] = "training.stage1"
+
+    epochs: int = 200
+    """Passes over the training slices (PLAVE: 200)."""
+    lr: float = 2e-4
+    """Adam learning rate."""
+    l1_weight: float = 100.0
+    """Weight of the reconstruction loss mean |AE(y) - y|."""
+
+
+@dataclass(frozen=True)
+class TranslationStage(StageConfig):
+    """Stage 2: generator, discriminator and projection heads, with the autoencoder frozen in eval mode.
+    `lr`, `beta1`, `beta2` and the decay apply to the generator and the discriminator alike."""
+
+    KEY: ClassVar[str] = "training.stage2"
+
+    epochs: int = 300
+    """Passes over the training slices (PLAVE: 300)."""
     head_lr: float = 1e-4
     """Adam learning rate of the PatchNCE projection heads (their own optimizer)."""
-    beta1: float = 0.5
-    """Adam beta1 (all three optimizers)."""
-    beta2: float = 0.999
-    """Adam beta2 (all three optimizers)."""
-    decay_fraction: float = 1 / 3
-    """Final fraction of the steps over which the learning rates decay linearly to 0 (ACA-GAN convention)."""
     loss_weights: LossWeights = field(default_factory=LossWeights)
     """Weights of the generator loss terms."""
     warmup_fraction: float = 0.0
@@ -133,7 +133,7 @@ class TranslationStage:
     (`brasyn.training.batchnorm`); 0 keeps the moving averages of training."""
 
     def __post_init__(self) -> None:
-        _check_stage("training.stage2", self)
+        super().__post_init__()
         if self.batchnorm_recalibration_slices < 0:
             raise ConfigError(
                 "training.stage2.batchnorm_recalibration_slices: expected >= 0, "
@@ -151,11 +151,12 @@ class TranslationStage:
 class DataConfig:
     """Which slices are trained on and how they are prepared."""
 
-    percentile: float = DEFAULT_PERCENTILE
-    """Robust brain intensity percentile of each volume (see `brasyn.data.normalization`)."""
-    headroom: float = DEFAULT_HEADROOM
-    """Each volume is divided by headroom x its percentile, so intensities up to `headroom` times the
-    percentile (bright tumour) stay inside the generator's [-1, 1] range; nothing is clipped."""
+    FLAT_FIELDS: ClassVar[tuple[str, ...]] = ("normalization",)
+
+    normalization: Normalization = field(default_factory=Normalization)
+    """How each volume is scaled to [-1, 1] (`brasyn.data.normalization`); YAML keys `percentile` (the
+    robust brain percentile) and `headroom` (each volume is divided by headroom x its percentile, so
+    bright tumour up to `headroom` times the percentile stays inside the generator's range)."""
     tumour_slices_only: bool = True
     """Train on axial slices that contain tumour (paper); False: every slice that contains brain."""
     validation_fraction: float = 0.1
@@ -169,24 +170,16 @@ class DataConfig:
     """Storage type of the cached normalised slices (float16 halves the disk use)."""
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.percentile <= 100.0:
-            raise ConfigError(f"training.data.percentile: expected a value in (0, 100], found {self.percentile}")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ConfigError(
                 f"training.data.validation_fraction: expected a value in [0, 1), found {self.validation_fraction}"
             )
-        if not self.headroom >= 1.0:
-            raise ConfigError(f"training.data.headroom: expected >= 1, found {self.headroom}")
         if self.validation_slices < 0:
             raise ConfigError(f"training.data.validation_slices: expected >= 0, found {self.validation_slices}")
         if self.cache_dtype not in CACHE_DTYPES:
             raise ConfigError(
                 f"training.data.cache_dtype: expected one of {', '.join(CACHE_DTYPES)}, found {self.cache_dtype!r}"
             )
-
-    @property
-    def normalization(self) -> Normalization:
-        return Normalization(percentile=self.percentile, headroom=self.headroom)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from brasyn.data.slices import SliceDataset, collate_slices
 from brasyn.errors import InputError
+from brasyn.training.metrics import EpochMetrics
 from brasyn.training.runtime import Runtime, seed_everything
 from brasyn.training.trainers import Batch
 
@@ -143,20 +144,20 @@ def run_stage(
     num_workers: int,
     progress: bool | None,
     description: str,
-    on_epoch_end: Callable[[dict[str, Any]], None],
+    on_epoch_end: Callable[[EpochMetrics], None],
     save_every: int = 0,
     on_save: Callable[[int], None] | None = None,
     max_seconds: float | None = None,
 ) -> int:
-    """Train from `start_step` to `total` steps; call `on_epoch_end(row)` after every (possibly partial) epoch
+    """Train from `start_step` to `total` steps; call `on_epoch_end(metrics)` after every (possibly partial) epoch
     and `on_save(step)` every `save_every` steps inside an epoch (0: never).
 
     With `max_seconds` (a time budget for this call), every `BUDGET_CHECK_STEPS` steps the schedule
     is fitted to the steps that still fit (`_TimeBudget`), so that a fraction-based warm-up's GAN phase
     and the learning-rate decay still happen inside the budget. Once it is spent the stage ends.
 
-    `row` holds stage, epoch, step, lr, seconds (the epoch's), elapsed (since this call started) and
-    the epoch means of the loss terms. Returns the step reached.
+    The `EpochMetrics` hold stage, epoch, step, lr, seconds (the epoch's), elapsed (since this call
+    started) and the epoch means of the loss terms. Returns the step reached.
     """
     spe = steps_per_epoch(len(dataset), batch_size, rt.world_size)
     step = start_step
@@ -195,16 +196,10 @@ def run_stage(
                 if save_every > 0 and on_save is not None and step % save_every == 0 and step % spe != 0:
                     on_save(step)  # the epoch end saves anyway
             now = time.perf_counter()
-            row: dict[str, Any] = {
-                "stage": trainer.stage,
-                "epoch": epoch,
-                "step": step,
-                "lr": lr,
-                "seconds": now - started,
-                "elapsed": now - stage_started,
-                **{name: value / max(n, 1) for name, value in sums.items()},  # the epoch means
-            }
-            on_epoch_end(row)
+            on_epoch_end(EpochMetrics(
+                stage=trainer.stage, epoch=epoch, step=step, lr=lr, seconds=now - started,
+                elapsed=now - stage_started, losses={name: value / max(n, 1) for name, value in sums.items()},
+            ))
             trainer.train_mode()
     finally:
         bar.close()

@@ -8,7 +8,7 @@ import csv
 import logging
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from skimage.metrics import structural_similarity
 
 from brasyn.data.slices import SliceDataset
 from brasyn.data.slicing import crop_slices
+from brasyn.evaluation.dice import dice
 from brasyn.training.config import LossWeights
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,50 @@ VALIDATION_COLUMNS: tuple[str, ...] = ("val_l1", "val_ssim", "val_ssim_tumour", 
 
 COLUMNS: tuple[str, ...] = ("stage", "epoch", "step", "lr", *LOSS_COLUMNS, *VALIDATION_COLUMNS, "seconds", "elapsed")
 """`seconds`: the epoch's training time; `elapsed`: wall time since the stage started (learning curves)."""
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One epoch of one stage: what the loop measured, then the validation scores. It is the CSV row
+    (`to_row`, columns `COLUMNS`), the last row kept in the resume file and the checkpoint's metrics."""
+
+    stage: str
+    epoch: int
+    step: int
+    """Optimizer steps done at the epoch's end."""
+    lr: float
+    seconds: float
+    """The epoch's training time."""
+    elapsed: float
+    """Wall time since the stage (this run of it) started."""
+    losses: dict[str, float] = field(default_factory=dict)
+    """Epoch means of the loss terms (`LOSS_COLUMNS`; stage 1 fills only `l1`)."""
+    validation: dict[str, float] = field(default_factory=dict)
+    """`validate`'s scores (`VALIDATION_COLUMNS`), empty until validated or without validation cases."""
+
+    def validated(self, scores: Mapping[str, float]) -> EpochMetrics:
+        return replace(self, validation={**self.validation, **scores})
+
+    def to_row(self) -> dict[str, Any]:
+        """The flat row: stage, epoch, step, lr, the loss terms, the validation scores, seconds, elapsed."""
+        head = {"stage": self.stage, "epoch": self.epoch, "step": self.step, "lr": float(self.lr)}
+        tail = {"seconds": float(self.seconds), "elapsed": float(self.elapsed)}
+        plain = {k: float(v) for k, v in {**self.losses, **self.validation}.items()}
+        return {**head, **plain, **tail}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> EpochMetrics:
+        """From a flat row (resume files store it so); columns this code does not know are dropped."""
+        return cls(
+            stage=str(row.get("stage", "")),
+            epoch=int(row.get("epoch", 0)),
+            step=int(row.get("step", 0)),
+            lr=float(row.get("lr", 0.0)),
+            seconds=float(row.get("seconds", 0.0)),
+            elapsed=float(row.get("elapsed", 0.0)),
+            losses={k: float(row[k]) for k in LOSS_COLUMNS if row.get(k) is not None},
+            validation={k: float(row[k]) for k in VALIDATION_COLUMNS if row.get(k) is not None},
+        )
 
 
 def _format(value: Any) -> str:
@@ -67,8 +112,9 @@ class MetricsLog:
             else:
                 self._writer = SummaryWriter(log_dir=str(tensorboard_dir))
 
-    def write(self, row: Mapping[str, Any]) -> None:
+    def write(self, metrics: EpochMetrics) -> None:
         """One epoch's row; keys outside the file's columns are ignored, missing ones left blank."""
+        row = metrics.to_row()
         with open(self.csv_path, "a", newline="") as handle:
             csv.writer(handle).writerow([_format(row.get(c)) for c in self.columns])
         if self._writer is not None:
@@ -88,12 +134,6 @@ def validation_indices(dataset: SliceDataset | None, n: int) -> list[int]:
     if dataset is None or len(dataset) == 0 or n <= 0:
         return []
     return sorted({int(round(i)) for i in np.linspace(0, len(dataset) - 1, min(n, len(dataset)))})
-
-
-def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
-    """2|A∩B| / (|A| + |B|) of two boolean masks; 1 when both are empty."""
-    total = int(prediction.sum()) + int(truth.sum())
-    return 1.0 if total == 0 else 2.0 * int((prediction & truth).sum()) / total
 
 
 @torch.no_grad()

@@ -36,17 +36,17 @@ from brasyn.models import SelfRepresentationAutoencoder
 from brasyn.training.batchnorm import recalibration_batches
 from brasyn.training.config import TrainingSetup, load_training_setup
 from brasyn.training.loop import StageTrainer, check_enough_slices, run_stage
-from brasyn.training.metrics import MetricsLog, validate, validation_indices
+from brasyn.training.metrics import EpochMetrics, MetricsLog, validate, validation_indices
 from brasyn.training.runtime import Runtime, runtime, seed_everything
 from brasyn.training.schedule import total_steps
 from brasyn.training.state import (
     ResumeRecord,
     StageProgress,
-    checkpoint_payload,
     load_resume,
     resume_path,
     save_resume,
     set_rng_state,
+    trained_checkpoint,
     write_checkpoint,
 )
 from brasyn.training.trainers import AutoencoderTrainer, TranslationTrainer
@@ -121,7 +121,6 @@ def _data_summary(setup: TrainingSetup, train_ds: SliceDataset, val_ds: SliceDat
         "validation_cases": [c.case_id for c in val_cases],
         "tumour_slices_only": data.tumour_slices_only,
         "image_size": setup.model.image_size,
-        "normalization": data.normalization.to_dict(),
         "split_seed": setup.training.seed,
     }
 
@@ -165,22 +164,19 @@ def _train_target(
     run = _TargetRun(target, setup, rt, train_ds, val_ds, validation_indices(val_ds, config.data.validation_slices),
                      record, rpath, metrics)
     try:
-        intensity_model = fit_intensity_model(train_cases, target, config.data.normalization)
+        intensity_model = fit_intensity_model(train_cases, target)
         stage1 = run.stage1(total1)
         stage2 = run.stage2(total2, stage1.autoencoder)
         if rt.is_main:
-            payload = checkpoint_payload(
+            checkpoint = trained_checkpoint(
                 target=target,
                 generator=stage2.generator,
                 setup=setup,
                 intensity_model=intensity_model,
                 data_summary=_data_summary(setup, train_ds, val_ds, train_cases, val_cases),
-                metrics={
-                    "stage1": _plain(record.stage1.metrics if record.stage1 else {}),
-                    "stage2": _plain(record.stage2.metrics if record.stage2 else {}),
-                },
+                metrics={key: _last_row(getattr(record, key)) for key in ("stage1", "stage2")},
             )
-            write_checkpoint(ckpt_path, payload, compact=config.compact_checkpoints)
+            write_checkpoint(ckpt_path, checkpoint, compact=config.compact_checkpoints)
     finally:
         if metrics is not None:
             metrics.close()
@@ -269,33 +265,35 @@ class _TargetRun:
 
     def _hooks(
         self, key: str, label: str, trainer: StageTrainer, total: int, validate_epoch: Callable[[], dict[str, float]]
-    ) -> tuple[Callable[[dict[str, Any]], None], Callable[[int], None]]:
+    ) -> tuple[Callable[[EpochMetrics], None], Callable[[int], None]]:
         """The epoch-end and periodic-save callbacks of one stage: both store the trainer's state in
         the record's `key` stage and write the resume file; the epoch end also validates and logs (rank 0)."""
         rt, record = self.rt, self.record
 
-        def on_epoch_end(row: dict[str, Any]) -> None:
+        def on_epoch_end(metrics: EpochMetrics) -> None:
             if rt.is_main:  # only rank 0 reports
-                row.update(validate_epoch())
-            setattr(record, key, StageProgress(row["step"], total, trainer.state_dict(), row))
+                metrics = metrics.validated(validate_epoch())
+            setattr(record, key, StageProgress(metrics.step, total, trainer.state_dict(), metrics))
             if rt.is_main:
-                self.metrics.write(row)
+                self.metrics.write(metrics)
                 save_resume(self.rpath, record.to_dict())
-                logger.info("%s epoch %d: %s", label, row["epoch"], _summary(row))
+                logger.info("%s epoch %d: %s", label, metrics.epoch, _summary(metrics))
 
         def on_save(step: int) -> None:
-            previous = getattr(record, key)
-            setattr(record, key, StageProgress(step, total, trainer.state_dict(), previous.metrics if previous else {}))
+            last = getattr(record, key).metrics if getattr(record, key) is not None else None
+            setattr(record, key, StageProgress(step, total, trainer.state_dict(), last))
             if rt.is_main:
                 save_resume(self.rpath, record.to_dict())
 
         return on_epoch_end, on_save
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (float(v) if isinstance(v, float) else v) for k, v in row.items()}
+def _last_row(progress: StageProgress | None) -> dict[str, Any]:
+    """A stage's last epoch as the checkpoint stores it (the CSV row's plain data; {} when none)."""
+    return progress.metrics.to_row() if progress is not None and progress.metrics is not None else {}
 
 
-def _summary(row: dict[str, Any]) -> str:
+def _summary(metrics: EpochMetrics) -> str:
+    row = metrics.to_row()
     keys = ("l1", "generator", "discriminator", "val_l1", "val_ssim", "val_ssim_tumour", "val_dice_wt")
     return ", ".join(f"{k} {row[k]:.4g}" for k in keys if k in row)

@@ -17,13 +17,14 @@ from typing import Any
 import torch
 
 from brasyn import __version__
-from brasyn.checkpoint import make_payload, save_checkpoint
+from brasyn.checkpoint import Checkpoint
 from brasyn.constants import Modality
 from brasyn.data.normalization import IntensityModel
 from brasyn.errors import CheckpointError, ConfigError
 from brasyn.io.atomic import atomic_path
 from brasyn.models import Generator
 from brasyn.training.config import TrainingSetup
+from brasyn.training.metrics import EpochMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def code_version() -> str:
     return f"{__version__}+g{commit}" if commit else __version__
 
 
-def checkpoint_payload(
+def trained_checkpoint(
     *,
     target: Modality,
     generator: Generator,
@@ -54,14 +55,14 @@ def checkpoint_payload(
     intensity_model: IntensityModel,
     data_summary: dict[str, Any],
     metrics: dict[str, Any],
-) -> dict[str, Any]:
-    """The checkpoint dict of `brasyn.checkpoint` for a trained generator."""
-    return make_payload(
+) -> Checkpoint:
+    """The `Checkpoint` of a trained generator."""
+    return Checkpoint.of_model(
         kind="plave",
         target=target,
         model=generator,
         model_config=setup.model.to_dict(),
-        intensity_model=intensity_model.to_dict(),
+        intensity_model=intensity_model,
         normalization=setup.training.data.normalization,
         training_config=setup.to_dict()["training"],
         data_summary=data_summary,
@@ -70,8 +71,8 @@ def checkpoint_payload(
     )
 
 
-def write_checkpoint(path: Path, payload: dict[str, Any], *, compact: bool) -> Path:
-    path = save_checkpoint(path, payload, compact=compact)
+def write_checkpoint(path: Path, checkpoint: Checkpoint, *, compact: bool) -> Path:
+    path = checkpoint.save(path, compact=compact)
     logger.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
     return path
 
@@ -91,15 +92,21 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 @dataclass
 class StageProgress:
-    """Where one stage stands: optimizer steps done of `total`, the trainer's state, last epoch's row."""
+    """Where one stage stands: optimizer steps done of `total`, the trainer's state, last epoch's metrics."""
 
     step: int
     total: int
     state: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: EpochMetrics | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "total": self.total, "state": self.state, "metrics": self.metrics}
+        row = self.metrics.to_row() if self.metrics is not None else {}
+        return {"step": self.step, "total": self.total, "state": self.state, "metrics": row}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageProgress:
+        row = data.get("metrics") or {}
+        return cls(data["step"], data["total"], data["state"], EpochMetrics.from_row(row) if row else None)
 
 
 @dataclass
@@ -132,7 +139,7 @@ class ResumeRecord:
     def from_dict(cls, data: dict[str, Any]) -> ResumeRecord:
         def stage(key: str) -> StageProgress | None:
             value = data.get(key)
-            return StageProgress(**value) if value is not None else None
+            return StageProgress.from_dict(value) if value is not None else None
 
         return cls(
             target=data["target"],
