@@ -40,7 +40,7 @@ def summary(*results: SynthesisResult) -> InferenceSummary:
         (CheckpointError("w: broken"), FailureCause.MODEL),
         (InferenceError("out of memory"), FailureCause.MODEL),
         (ConfigError("infer.device"), FailureCause.MODEL),
-        (OutputError("out: not writable"), FailureCause.MODEL),
+        (OutputError("out: not writable"), FailureCause.OUTPUT),
         (PermissionError(13, "denied"), FailureCause.OUTPUT),
         (ContractError("a tensor of the wrong shape"), FailureCause.UNEXPECTED),  # a bug, never the case's input
         (KeyError("x"), FailureCause.UNEXPECTED),

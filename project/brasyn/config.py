@@ -40,10 +40,10 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "") -> T:
         nested = {key: data.pop(key) for key in _field_names(hints[name]) if key in data}
         kwargs[name] = from_dict(hints[name], nested, path)
     fields = _field_names(cls)
-    unknown = sorted(set(data) - set(fields) | set(data) & set(kwargs))
+    unknown = sorted((set(data) - set(fields)) | (set(data) & set(kwargs)))  # a flat field by its own name too
     if unknown:
         where = f"{path}." if path else ""
-        valid = sorted(set(fields) - set(kwargs) | {k for n in kwargs for k in _field_names(hints[n])})
+        valid = sorted((set(fields) - set(kwargs)) | {k for n in kwargs for k in _field_names(hints[n])})
         raise ConfigError(f"unknown config key {where}{unknown[0]} (valid: {', '.join(valid)})")
     for name, value in data.items():
         kwargs[name] = _convert(hints[name], value, f"{path}.{name}" if path else name)

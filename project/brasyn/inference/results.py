@@ -10,7 +10,7 @@ from enum import Enum
 from pathlib import Path
 
 from brasyn.constants import Modality
-from brasyn.errors import BrasynError, InputError
+from brasyn.errors import BrasynError, InputError, OutputError
 
 
 class Outcome(str, Enum):
@@ -29,12 +29,13 @@ class FailureCause(str, Enum):
 
 
 def failure_cause(exc: BaseException) -> FailureCause:
+    """The cause by the error's family (`brasyn.errors`); a `ContractError` is a bug: unexpected."""
     if isinstance(exc, InputError):
         return FailureCause.INPUT
+    if isinstance(exc, (OutputError, OSError)):
+        return FailureCause.OUTPUT
     if isinstance(exc, BrasynError):
         return FailureCause.MODEL
-    if isinstance(exc, OSError):
-        return FailureCause.OUTPUT
     return FailureCause.UNEXPECTED
 
 
