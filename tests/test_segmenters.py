@@ -26,7 +26,9 @@ from brasyn.evaluation.segmenters import (
     BundledSegmenter,
     CommandSegmenter,
     Layout,
+    apply_relabel,
     find_label_map,
+    parse_relabel,
     parse_segmenter,
     segment_set,
 )
@@ -147,6 +149,17 @@ def test_the_nnunet_layout_names_channels_in_the_given_order(site, tmp_path):
     assert t1c.scores["dice_real_ET"] == 1.0 and t1c.scores["dice_completed_ET"] == 0.0
 
 
+def test_other_label_conventions_are_mapped_onto_brats_2023(site):
+    labels, constant, _ = site
+    command = f"cmd:{threshold_command('--et-label', '4')}"  # a BraTS 2021 segmenter: ET = 4
+    as_is = evaluate(constant, labels, segmenter=parse_segmenter(command), pictures=False)
+    mapped = evaluate(constant, labels, segmenter=parse_segmenter(command, relabel="4=3"), pictures=False)
+    assert _case(as_is, "model", "B-2").scores["dice_real_ET"] == 0.0
+    assert _case(mapped, "model", "B-2").scores["dice_real_ET"] == 1.0
+    swapped = apply_relabel(np.array([0, 1, 2, 3]), parse_relabel("1=2,2=1"))  # nnU-Net's BraTS 2021 labels
+    assert swapped.tolist() == [0, 2, 1, 3]
+
+
 def test_segment_set_lays_out_copies_and_leaves_the_inputs_untouched(site, tmp_path):
     labels, _, _ = site
     folder = labels / "original_data" / "A-1"
@@ -217,6 +230,8 @@ def test_a_program_that_does_not_exist_is_one_line(site):
         ("cmd:seg {input} {output}", {"layout": "monai"}, "--segmenter-layout"),
         ("cmd:seg {input} {output}", {"channels": "t1n,t1c,t2w"}, "each of t1n, t1c, t2w, t2f once"),
         ("cmd:seg {input} {output}", {"channels": "t1n,t1c,t2w,flair"}, "unknown modality 'flair'"),
+        ("cmd:seg {input} {output}", {"relabel": "4:3"}, "expected pairs like 4=3"),
+        ("cmd:seg {input} {output}", {"relabel": "1=2,1=3"}, "mapped twice"),
     ],
 )
 def test_bad_segmenter_specs_are_config_errors(spec, kwargs, expected):

@@ -1,7 +1,7 @@
 """A real external segmenter for the tests, run as a command: thresholds of the input images.
 
     python tests/threshold_segmenter.py INPUT OUTPUT [--layout brats|nnunet] [--channels t1n,t1c,t2w,t2f]
-        [--suffix -seg] [--fail] [--skip CASE]
+        [--suffix=-seg] [--et-label 4] [--fail] [--skip CASE]
 
 Rule (for the volumes of `tests/test_segmenters.py`: healthy brain 100 in every sequence): whole
 tumour where FLAIR > 150, inside it enhancing tumour (3) where T1-ce > 200, necrosis (1) where
@@ -39,6 +39,7 @@ def main() -> int:
     parser.add_argument("--suffix", default="")
     parser.add_argument("--fail", action="store_true")
     parser.add_argument("--skip", default="")
+    parser.add_argument("--et-label", type=int, default=3, help="4: write BraTS 2017-2021 labels")
     args = parser.parse_args()
     if args.fail:
         print("simulated crash: CUDA out of memory", file=sys.stderr)
@@ -53,7 +54,7 @@ def main() -> int:
         labels = np.zeros(t1c.shape, np.uint8)
         whole = t2f > 150
         labels[whole] = 2
-        labels[whole & (t1c > 200)] = 3
+        labels[whole & (t1c > 200)] = args.et_label
         labels[whole & (t1c < 75)] = 1
         nib.save(nib.Nifti1Image(labels, t1c_image.affine), args.output / f"{case}{args.suffix}.nii.gz")
     return 0

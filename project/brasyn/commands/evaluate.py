@@ -35,6 +35,10 @@ def evaluate_command(
     segmenter_channels: str = typer.Option(
         "t1n,t1c,t2w,t2f", "--segmenter-channels", help="nnunet layout: the sequence of channel 0000, 0001, ..."
     ),
+    segmenter_labels: str = typer.Option(
+        "", "--segmenter-labels", help="Map the segmenter's labels onto BraTS 2023's (1 NCR, 2 ED, 3 ET): '4=3' for "
+        "BraTS 2017-2021 maps, '1=2,2=1' for nnU-Net's BraTS 2021 dataset convention."
+    ),
 ) -> None:
     """Score predictions against the ground truth under both BraSyn SSIM conventions and check the folder.
 
@@ -47,7 +51,9 @@ def evaluate_command(
 
     chosen = None
     if segmenter is not None:
-        chosen = parse_segmenter(segmenter, layout=segmenter_layout, channels=segmenter_channels)
+        chosen = parse_segmenter(
+            segmenter, layout=segmenter_layout, channels=segmenter_channels, relabel=segmenter_labels
+        )
 
     if out is not None:
         for folder in (pred, baseline):

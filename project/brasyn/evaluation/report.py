@@ -34,7 +34,7 @@ from brasyn.evaluation.folder import (
     missing_prediction,
     read_labels,
 )
-from brasyn.evaluation.segmenters import Segmenter, SetResult, segment_set
+from brasyn.evaluation.segmenters import Segmenter, SetResult, apply_relabel, segment_set
 from brasyn.evaluation.ssim import container_ssim, percentile_scores
 from brasyn.io.atomic import atomic_path, atomic_write_text
 from brasyn.io.nifti import Geometry, load_volume
@@ -362,6 +362,7 @@ class _Downstream(NamedTuple):
 
     real: SetResult
     completed: dict[str, SetResult]
+    relabel: tuple[tuple[int, int], ...] = ()
 
 
 def _run_segmenter(segmenter: Segmenter, labels: list[LabelCase], runs: list[_Run], workdir: Path) -> _Downstream:
@@ -379,11 +380,13 @@ def _run_segmenter(segmenter: Segmenter, labels: list[LabelCase], runs: list[_Ru
                 sets[label.case_id] = images
         logger.info("segmenter %s: %s completed set, %d cases", segmenter.description, run.result.name, len(sets))
         completed[run.result.name] = segment_set(segmenter, sets, workdir, f"completed-{run.result.name}")
-    return _Downstream(real=real, completed=completed)
+    return _Downstream(real=real, completed=completed, relabel=tuple(segmenter.relabel))
 
 
-def _read_map(found: SetResult, label: LabelCase, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str | None]:
-    """(label map, None) or (None, one-line reason) of one case in one segmenter run."""
+def _read_map(
+    found: SetResult, label: LabelCase, shape: tuple[int, ...], relabel: tuple[tuple[int, int], ...] = ()
+) -> tuple[np.ndarray | None, str | None]:
+    """(label map in BraTS 2023 labels, None) or (None, one-line reason) of one case in one segmenter run."""
     if label.case_id in found.errors:
         return None, found.errors[label.case_id]
     path = found.maps[label.case_id]
@@ -394,7 +397,7 @@ def _read_map(found: SetResult, label: LabelCase, shape: tuple[int, ...]) -> tup
     if geometry.shape != tuple(shape):
         expected = tuple(shape)
         return None, f"{label.case_id}: segmenter output {path.name} has shape {geometry.shape}, expected {expected}"
-    return np.rint(np.nan_to_num(data)).astype(np.uint8), None
+    return apply_relabel(np.rint(np.nan_to_num(data)).astype(np.int64), relabel), None
 
 
 def _score_downstream(
@@ -403,7 +406,7 @@ def _score_downstream(
     """Add the downstream Dice (real, completed, delta) to each scored run's result of this case; returns
     the model run's maps for the QC picture ({"real set": ..., "completed set": ...})."""
     shape = gt.geometry.shape
-    real, real_error = _read_map(downstream.real, label, shape)
+    real, real_error = _read_map(downstream.real, label, shape, downstream.relabel)
     maps: dict[str, np.ndarray] = {}
     if real is not None:
         maps["real set"] = real
@@ -411,7 +414,7 @@ def _score_downstream(
         if prediction is None:
             continue  # not scored: its problem is already reported
         result = run.result.cases[-1]
-        completed, completed_error = _read_map(downstream.completed[run.result.name], label, shape)
+        completed, completed_error = _read_map(downstream.completed[run.result.name], label, shape, downstream.relabel)
         errors = [e for e in (real_error, completed_error) if e is not None]
         if gt.seg is None:
             errors.append(f"{label.case_id}: no ground-truth segmentation, downstream Dice not computed")

@@ -13,12 +13,15 @@ Specs (`--segmenter SPEC` of `brasyn evaluate`):
   folders. Its layout is `brats` (`A/A-t1n.nii.gz`, `A/A-t1c.nii.gz`, ... per case folder) or
   `nnunet` (flat `A_0000.nii.gz` .. `A_0003.nii.gz`, channels in a given order).
 
-Label maps are read back as `{output}/A.nii.gz` or `{output}/A-seg.nii.gz` (`.nii` too).
+Label maps are read back as `{output}/A.nii.gz` or `{output}/A-seg.nii.gz` (`.nii` too), in the
+BraTS 2023 labels; `relabel` (`--segmenter-labels 4=3` for BraTS 2017-2021 maps with ET = 4, `1=2,2=1`
+for nnU-Net's BraTS 2021 dataset convention, 1 ED / 2 NCR / 3 ET) maps other conventions onto them.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import shutil
 import subprocess
@@ -26,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
 
 from brasyn.constants import MODALITIES, NIFTI_EXTENSIONS, SEG_SUFFIX, Modality
 from brasyn.errors import ConfigError
@@ -40,6 +45,7 @@ class Segmenter(Protocol):
 
     description: str
     layout: Layout
+    relabel: tuple[tuple[int, int], ...]
 
     def segment(self, input_dir: Path, output_dir: Path) -> None:
         """Segment every case of `input_dir` into `output_dir`; raise `SegmenterFailure` when the run fails."""
@@ -82,6 +88,32 @@ class Layout:
             shutil.copyfile(source, target)
 
 
+def parse_relabel(text: str) -> tuple[tuple[int, int], ...]:
+    """"4=3" or "1=2,2=1" → ((source label, BraTS 2023 label), ...); every label not named stays as it is."""
+    pairs = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        match = re.fullmatch(r"(\d+)=(\d+)", part)
+        if match is None:
+            raise ConfigError(f"--segmenter-labels: expected pairs like 4=3 or 1=2,2=1, found {part!r}")
+        pairs.append((int(match[1]), int(match[2])))
+    sources = [source for source, _ in pairs]
+    if len(set(sources)) != len(sources):
+        raise ConfigError(f"--segmenter-labels: a label is mapped twice in {text!r}")
+    return tuple(pairs)
+
+
+def apply_relabel(labels: np.ndarray, relabel: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """All pairs at once (so 1=2,2=1 swaps the two labels)."""
+    if not relabel:
+        return labels
+    out = labels.copy()
+    for source, target in relabel:
+        out[labels == source] = target
+    return out
+
+
 def parse_channels(text: str) -> tuple[Modality, ...]:
     """"t1n,t1c,t2w,t2f" → the modalities in that order (`ConfigError` for an unknown name)."""
     try:
@@ -106,6 +138,7 @@ class CommandSegmenter:
 
     template: str
     layout: Layout = Layout()
+    relabel: tuple[tuple[int, int], ...] = ()
     timeout_seconds: float | None = None
 
     def __post_init__(self) -> None:
@@ -153,6 +186,7 @@ class BundledSegmenter:
 
     path: Path
     layout: Layout = Layout()
+    relabel: tuple[tuple[int, int], ...] = ()
 
     @property
     def description(self) -> str:
@@ -166,9 +200,12 @@ class BundledSegmenter:
             logger.warning("bundled segmenter: %s", problem)
 
 
-def parse_segmenter(spec: str, *, layout: str = "brats", channels: str | Sequence[Modality] = MODALITIES) -> Segmenter:
+def parse_segmenter(
+    spec: str, *, layout: str = "brats", channels: str | Sequence[Modality] = MODALITIES, relabel: str = ""
+) -> Segmenter:
     """`bundled`, `bundled:PATH` or `cmd:TEMPLATE` → a segmenter (`ConfigError` for anything else)."""
     order = parse_channels(channels) if isinstance(channels, str) else tuple(channels)
+    mapping = parse_relabel(relabel)
     chosen = Layout(kind=layout, channels=order)
     kind, _, rest = spec.partition(":")
     if kind == "bundled":
@@ -176,9 +213,9 @@ def parse_segmenter(spec: str, *, layout: str = "brats", channels: str | Sequenc
 
         if layout != "brats":
             raise ConfigError("--segmenter-layout: the bundled segmenter reads the brats layout only")
-        return BundledSegmenter(Path(rest) if rest else default_segmenter_path())
+        return BundledSegmenter(Path(rest) if rest else default_segmenter_path(), relabel=mapping)
     if kind == "cmd" and rest.strip():
-        return CommandSegmenter(rest, chosen)
+        return CommandSegmenter(rest, chosen, relabel=mapping)
     raise ConfigError(f"--segmenter: expected bundled, bundled:PATH or cmd:TEMPLATE, found {spec!r}")
 
 
