@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from brasyn.cli import app
 from brasyn.constants import BRATS_AFFINE, MODALITIES, Modality, image_filename
-from brasyn.errors import ConfigError
+from brasyn.errors import CheckpointError, ConfigError
 from brasyn.evaluation import evaluate, format_table
 from brasyn.evaluation.segmenters import (
     BundledSegmenter,
@@ -244,9 +244,12 @@ def test_parse_segmenter_kinds(tmp_path):
     command = parse_segmenter("cmd:seg -i {input} -o {output}")
     assert isinstance(command, CommandSegmenter)
     assert command.command(Path("/in"), Path("/out")) == ["seg", "-i", "/in", "-o", "/out"]
+    (tmp_path / "m.pt").write_bytes(b"")
     bundled = parse_segmenter(f"bundled:{tmp_path / 'm.pt'}")
     assert isinstance(bundled, BundledSegmenter) and bundled.path == tmp_path / "m.pt"
-    assert parse_segmenter("bundled").path.name == "segmenter.pt"
+    with pytest.raises(CheckpointError) as info:
+        parse_segmenter(f"bundled:{tmp_path / 'none.pt'}")
+    assert "none.pt not found" in str(info.value)
 
 
 # ----------------------------------------------------------------------------------- the CLI and the report

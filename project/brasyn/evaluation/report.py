@@ -8,10 +8,12 @@ modality means, the paper's average, every problem found), `qc/<case>.png` monta
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,21 +234,23 @@ def evaluate(
 
     With a `segmenter`, BraSyn's second criterion too: the segmenter runs once on the real set (the
     four real sequences of every case) and once per run on its completed sets (three real sequences
-    + the prediction), in a temporary folder, and each case gets Dice ET/TC/WT on both and the
-    difference (`dice_real_*`, `dice_completed_*`, `dice_delta_*`).
+    + the prediction), in a temporary folder and in a background thread beside the image scores
+    (single-threaded SciPy: the segmenter gets the other cores), and each case gets Dice ET/TC/WT on
+    both and the difference (`dice_real_*`, `dice_completed_*`, `dice_delta_*`).
     """
     labels = read_labels(labels_dir)
     folders = [("model", Path(pred_dir), seg_dir)]
     if baseline_dir is not None:
         folders.append(("baseline", Path(baseline_dir), None))
     runs = [_open_run(name, folder, run_seg_dir, labels) for name, folder, run_seg_dir in folders]
-    slices: list[qc.CaseSlices] = []
-    written: list[Path] = []
+    pictured: dict[str, qc.CaseSlices] = {}
+    scored: list[tuple[LabelCase, list[bool]]] = []  # cases whose truth was read, and which runs were scored
     with ExitStack() as stack:
-        downstream = None
+        pending = None
         if segmenter is not None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="brasyn-segmenter-")))
-            downstream = _run_segmenter(segmenter, labels, runs, workdir)
+            background = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmenter"))
+            pending = background.submit(_run_segmenter, segmenter, labels, runs, workdir)
         for label in tqdm(labels, desc="evaluate", unit="case", disable=not progress if progress is not None else None):
             try:
                 gt = load_case(label.case, with_seg=label.case.seg is not None)
@@ -259,13 +263,21 @@ def evaluate(
             sources = [gt.images[m] for m in label.sources]
             brain = brain_mask(list(gt.images.values()))
             predictions = [_score_run(run, label, gt, truth, sources, brain) for run in runs]
-            maps = {}
-            if downstream is not None:
-                maps = _score_downstream(downstream, runs, label, gt, predictions)
+            scored.append((label, [p is not None for p in predictions]))
             if out_dir is not None and pictures and predictions[0] is not None:
-                s = _qc_slices(label, gt, predictions[0], truth, runs[0].result.cases[-1].scores, maps)
-                written.append(qc.save_png(qc.montage(s), Path(out_dir) / "qc" / f"{label.case_id}.png"))
-                slices.append(s)
+                pictured[label.case_id] = _qc_slices(label, gt, predictions[0], truth)
+        maps: dict[str, dict[str, np.ndarray]] = {}
+        if pending is not None:
+            downstream = pending.result()
+            for label, runs_scored in scored:
+                results = [next(c for c in run.result.cases if c.case_id == label.case_id) for run in runs]
+                maps[label.case_id] = _score_downstream(downstream, runs, label, results, runs_scored)
+    slices: list[qc.CaseSlices] = []
+    written: list[Path] = []
+    for case_id, s in pictured.items():
+        s = _finish_qc(s, runs[0].result.cases, maps.get(case_id, {}))
+        written.append(qc.save_png(qc.montage(s), Path(out_dir) / "qc" / f"{case_id}.png"))
+        slices.append(s)
     evaluation = Evaluation(runs=[run.result for run in runs], segmenter=segmenter and segmenter.description)
     if out_dir is not None:
         written += _write_report(evaluation, Path(out_dir), slices if pictures else None)
@@ -330,31 +342,24 @@ def _score_run(
     return prediction
 
 
-def _qc_slices(
-    label: LabelCase,
-    gt: CaseVolumes,
-    prediction: np.ndarray,
-    truth: np.ndarray,
-    scores: dict[str, float],
-    maps: dict[str, np.ndarray] | None = None,
-) -> qc.CaseSlices:
-    """The QC slices of the model's prediction of one case, captioned with both SSIM conventions (and the
-    downstream WT / ET Dice, real -> completed, when the independent segmenter ran)."""
+def _qc_slices(label: LabelCase, gt: CaseVolumes, prediction: np.ndarray, truth: np.ndarray) -> qc.CaseSlices:
+    """The QC slices of the model's prediction of one case (captioned later, by `_finish_qc`)."""
+    return qc.case_slices(
+        label.case_id, label.missing.value, {m.value: gt.images[m] for m in label.sources}, prediction, truth, gt.seg
+    )
+
+
+def _finish_qc(s: qc.CaseSlices, results: list[CaseResult], maps: dict[str, np.ndarray]) -> qc.CaseSlices:
+    """Caption the slices with both SSIM conventions (and the downstream WT / ET Dice, real -> completed,
+    when the independent segmenter ran) and add the segmenter's maps at the picture's slice."""
+    scores = next(c.scores for c in results if c.case_id == s.case_id)
     caption = f"SSIM {scores['ssim_container']:.3f} / {scores['ssim_full']:.3f}"
     if "dice_completed_WT" in scores and "dice_real_WT" in scores:
         caption += "  seg Dice real->completed " + ", ".join(
             f"{r} {scores[f'dice_real_{r}']:.2f}->{scores[f'dice_completed_{r}']:.2f}" for r in ("WT", "ET")
         )
-    return qc.case_slices(
-        label.case_id,
-        label.missing.value,
-        {m.value: gt.images[m] for m in label.sources},
-        prediction,
-        truth,
-        gt.seg,
-        caption=caption,
-        segmentations=maps or {},
-    )
+    segmentations = {name: np.asarray(m[:, :, s.z]).astype(np.uint8) for name, m in maps.items()}
+    return dataclasses.replace(s, caption=caption, segmentations=segmentations)
 
 
 class _Downstream(NamedTuple):
@@ -400,32 +405,40 @@ def _read_map(
     return apply_relabel(np.rint(np.nan_to_num(data)).astype(np.int64), relabel), None
 
 
+def _truth_seg(label: LabelCase) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    """The ground-truth label map (None without one) and the case's shape."""
+    if label.case.seg is None:
+        _, geometry = load_volume(label.case.images[label.missing], case_id=label.case_id)
+        return None, geometry.shape
+    data, geometry = load_volume(label.case.seg, case_id=label.case_id)
+    return np.rint(data).astype(np.uint8), geometry.shape
+
+
 def _score_downstream(
-    downstream: _Downstream, runs: list[_Run], label: LabelCase, gt: CaseVolumes, predictions: list[np.ndarray | None]
+    downstream: _Downstream, runs: list[_Run], label: LabelCase, results: list[CaseResult], scored: list[bool]
 ) -> dict[str, np.ndarray]:
     """Add the downstream Dice (real, completed, delta) to each scored run's result of this case; returns
     the model run's maps for the QC picture ({"real set": ..., "completed set": ...})."""
-    shape = gt.geometry.shape
+    seg, shape = _truth_seg(label)
     real, real_error = _read_map(downstream.real, label, shape, downstream.relabel)
     maps: dict[str, np.ndarray] = {}
     if real is not None:
         maps["real set"] = real
-    for index, (run, prediction) in enumerate(zip(runs, predictions, strict=True)):
-        if prediction is None:
+    for index, (run, result, was_scored) in enumerate(zip(runs, results, scored, strict=True)):
+        if not was_scored:
             continue  # not scored: its problem is already reported
-        result = run.result.cases[-1]
         completed, completed_error = _read_map(downstream.completed[run.result.name], label, shape, downstream.relabel)
         errors = [e for e in (real_error, completed_error) if e is not None]
-        if gt.seg is None:
+        if seg is None:
             errors.append(f"{label.case_id}: no ground-truth segmentation, downstream Dice not computed")
         for message in dict.fromkeys(errors):
             result.problems.append(Problem(label.case_id, "segmenter", label.prediction_name, message))
             result.status = "flagged"
             logger.error("%s: %s", run.result.name, message)
-        if gt.seg is None:
+        if seg is None:
             continue
-        on_real = region_dice(real, gt.seg) if real is not None else {}
-        on_completed = region_dice(completed, gt.seg) if completed is not None else {}
+        on_real = region_dice(real, seg) if real is not None else {}
+        on_completed = region_dice(completed, seg) if completed is not None else {}
         for region in REGIONS:
             if region in on_real:
                 result.scores[f"dice_real_{region}"] = on_real[region]

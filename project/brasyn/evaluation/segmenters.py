@@ -21,6 +21,7 @@ for nnU-Net's BraTS 2021 dataset convention, 1 ED / 2 NCR / 3 ET) maps other con
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -33,7 +34,7 @@ from typing import Protocol
 import numpy as np
 
 from brasyn.constants import MODALITIES, NIFTI_EXTENSIONS, SEG_SUFFIX, Modality
-from brasyn.errors import ConfigError
+from brasyn.errors import CheckpointError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +181,11 @@ class CommandSegmenter:
             raise SegmenterFailure(f"segmenter command `{shown}` exited with status {done.returncode}: {last.strip()}")
 
 
+def spare_threads() -> int:
+    """Cores left beside one busy thread (the evaluator's single-threaded SciPy scoring), at least 1."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 @dataclass(frozen=True)
 class BundledSegmenter:
     """The bundled 2-D U-Net, in this process (`brasyn segmenter fit` trains one)."""
@@ -187,15 +193,25 @@ class BundledSegmenter:
     path: Path
     layout: Layout = Layout()
     relabel: tuple[tuple[int, int], ...] = ()
+    threads: int | None = None
+    """torch intra-op threads while it runs (None: torch's setting); restored afterwards."""
 
     @property
     def description(self) -> str:
         return f"bundled:{self.path}"
 
     def segment(self, input_dir: Path, output_dir: Path) -> None:
+        import torch
+
         from brasyn.segmenter.predict import segment_folder
 
-        problems = segment_folder(self.path, input_dir, output_dir)
+        previous = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            problems = segment_folder(self.path, input_dir, output_dir)
+        finally:
+            torch.set_num_threads(previous)
         for problem in problems:  # those cases have no map; the evaluator reports each one
             logger.warning("bundled segmenter: %s", problem)
 
@@ -213,7 +229,10 @@ def parse_segmenter(
 
         if layout != "brats":
             raise ConfigError("--segmenter-layout: the bundled segmenter reads the brats layout only")
-        return BundledSegmenter(Path(rest) if rest else default_segmenter_path(), relabel=mapping)
+        path = Path(rest) if rest else default_segmenter_path()
+        if not path.is_file():
+            raise CheckpointError(f"--segmenter {spec}: {path} not found (train one with `brasyn segmenter fit`)")
+        return BundledSegmenter(path, relabel=mapping, threads=spare_threads())
     if kind == "cmd" and rest.strip():
         return CommandSegmenter(rest, chosen, relabel=mapping)
     raise ConfigError(f"--segmenter: expected bundled, bundled:PATH or cmd:TEMPLATE, found {spec!r}")
