@@ -30,6 +30,19 @@ def read_cases(input_dir: Path, layout: str, channels: list[str]) -> dict[str, d
     return cases
 
 
+def write_labels(t1c_path: Path, t2f_path: Path, out: Path, et_label: int = 3) -> None:
+    """The rule above, from the two files to a label map beside `out`."""
+    t1c_image = nib.load(t1c_path)
+    t1c = np.asarray(t1c_image.dataobj, dtype=np.float32)
+    t2f = np.asarray(nib.load(t2f_path).dataobj, dtype=np.float32)
+    labels = np.zeros(t1c.shape, np.uint8)
+    whole = t2f > 150
+    labels[whole] = 2
+    labels[whole & (t1c > 200)] = et_label
+    labels[whole & (t1c < 75)] = 1
+    nib.save(nib.Nifti1Image(labels, t1c_image.affine), out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("input", type=Path)
@@ -48,15 +61,7 @@ def main() -> int:
     for case, files in read_cases(args.input, args.layout, args.channels.split(",")).items():
         if case == args.skip:
             continue
-        t1c_image = nib.load(files["t1c"])
-        t1c = np.asarray(t1c_image.dataobj, dtype=np.float32)
-        t2f = np.asarray(nib.load(files["t2f"]).dataobj, dtype=np.float32)
-        labels = np.zeros(t1c.shape, np.uint8)
-        whole = t2f > 150
-        labels[whole] = 2
-        labels[whole & (t1c > 200)] = args.et_label
-        labels[whole & (t1c < 75)] = 1
-        nib.save(nib.Nifti1Image(labels, t1c_image.affine), args.output / f"{case}{args.suffix}.nii.gz")
+        write_labels(files["t1c"], files["t2f"], args.output / f"{case}{args.suffix}.nii.gz", args.et_label)
     return 0
 
 
