@@ -271,7 +271,8 @@ def evaluate(
             downstream = pending.result()
             for label, runs_scored in scored:
                 results = [next(c for c in run.result.cases if c.case_id == label.case_id) for run in runs]
-                maps[label.case_id] = _score_downstream(downstream, runs, label, results, runs_scored)
+                z = pictured[label.case_id].z if label.case_id in pictured else None
+                maps[label.case_id] = _score_downstream(downstream, runs, label, results, runs_scored, z)
     slices: list[qc.CaseSlices] = []
     written: list[Path] = []
     for case_id, s in pictured.items():
@@ -351,14 +352,14 @@ def _qc_slices(label: LabelCase, gt: CaseVolumes, prediction: np.ndarray, truth:
 
 def _finish_qc(s: qc.CaseSlices, results: list[CaseResult], maps: dict[str, np.ndarray]) -> qc.CaseSlices:
     """Caption the slices with both SSIM conventions (and the downstream WT / ET Dice, real -> completed,
-    when the independent segmenter ran) and add the segmenter's maps at the picture's slice."""
+    when the independent segmenter ran) and add the segmenter's maps at the picture's slice (X, Y)."""
     scores = next(c.scores for c in results if c.case_id == s.case_id)
     caption = f"SSIM {scores['ssim_container']:.3f} / {scores['ssim_full']:.3f}"
     if "dice_completed_WT" in scores and "dice_real_WT" in scores:
         caption += "  seg Dice real->completed " + ", ".join(
             f"{r} {scores[f'dice_real_{r}']:.2f}->{scores[f'dice_completed_{r}']:.2f}" for r in ("WT", "ET")
         )
-    segmentations = {name: np.asarray(m[:, :, s.z]).astype(np.uint8) for name, m in maps.items()}
+    segmentations = {name: np.asarray(m).astype(np.uint8) for name, m in maps.items()}
     return dataclasses.replace(s, caption=caption, segmentations=segmentations)
 
 
@@ -402,7 +403,8 @@ def _read_map(
     if geometry.shape != tuple(shape):
         expected = tuple(shape)
         return None, f"{label.case_id}: segmenter output {path.name} has shape {geometry.shape}, expected {expected}"
-    return apply_relabel(np.rint(np.nan_to_num(data)).astype(np.int64), relabel), None
+    labels = apply_relabel(np.rint(np.nan_to_num(data)).astype(np.int64), relabel)
+    return np.clip(labels, 0, 255).astype(np.uint8), None
 
 
 def _truth_seg(label: LabelCase) -> tuple[np.ndarray | None, tuple[int, ...]]:
@@ -415,15 +417,21 @@ def _truth_seg(label: LabelCase) -> tuple[np.ndarray | None, tuple[int, ...]]:
 
 
 def _score_downstream(
-    downstream: _Downstream, runs: list[_Run], label: LabelCase, results: list[CaseResult], scored: list[bool]
+    downstream: _Downstream,
+    runs: list[_Run],
+    label: LabelCase,
+    results: list[CaseResult],
+    scored: list[bool],
+    z: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Add the downstream Dice (real, completed, delta) to each scored run's result of this case; returns
-    the model run's maps for the QC picture ({"real set": ..., "completed set": ...})."""
+    the model run's maps at axial slice `z` for the QC picture ({"real set": ..., "completed set": ...};
+    nothing without `z`)."""
     seg, shape = _truth_seg(label)
     real, real_error = _read_map(downstream.real, label, shape, downstream.relabel)
     maps: dict[str, np.ndarray] = {}
-    if real is not None:
-        maps["real set"] = real
+    if real is not None and z is not None:
+        maps["real set"] = real[:, :, z]
     for index, (run, result, was_scored) in enumerate(zip(runs, results, scored, strict=True)):
         if not was_scored:
             continue  # not scored: its problem is already reported
@@ -446,8 +454,8 @@ def _score_downstream(
                 result.scores[f"dice_completed_{region}"] = on_completed[region]
             if region in on_real and region in on_completed:
                 result.scores[f"dice_delta_{region}"] = on_completed[region] - on_real[region]
-        if index == 0 and completed is not None:
-            maps["completed set"] = completed
+        if index == 0 and completed is not None and z is not None:
+            maps["completed set"] = completed[:, :, z]
     return maps
 
 
