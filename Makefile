@@ -70,10 +70,13 @@ mlcube-run: mlcube-venv
 		$(if $(filter 0,$(GPUS)),-Pplatform.accelerator_count=0) $(if $(DATA),data_path=$(abspath $(DATA))) $(if $(OUT),output_path=$(abspath $(OUT)))
 
 # The main job on the bundled defaults: a synthetic challenge-style validation cohort -> `infer`
-# through the MLCube entrypoint with the bundled checkpoints -> BraSyn scores (model and the
-# non-neural baseline side by side), Dice of the segmentation decoder, and QC pictures.
+# through the MLCube entrypoint with the bundled checkpoints -> both BraSyn criteria, model and the
+# non-neural baseline side by side: image scores, and the Dice of an independent segmenter
+# (DEMO_SEGMENTER, the bundled one by default) on the real set vs the completed set; also the
+# Dice of the model's own segmentation decoder, and QC pictures.
 DEMO ?= demo
 DEMO_CASES ?= 8
+DEMO_SEGMENTER ?= bundled
 demo: install
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BRASYN) phantom validation $(DEMO)/data $(DEMO)/labels --cases $(DEMO_CASES) --seed 2024 --no-progress
@@ -82,7 +85,7 @@ demo: install
 		--parameters_file=$(DEMO)/parameters.yaml --weights=workspace/additional_files
 	$(BRASYN) infer $(DEMO)/data $(DEMO)/baseline --weights workspace/baseline --no-progress
 	$(BRASYN) evaluate --pred $(DEMO)/predictions --labels $(DEMO)/labels --seg $(DEMO)/segmentations \
-		--baseline $(DEMO)/baseline --out $(DEMO)/report
+		--baseline $(DEMO)/baseline --out $(DEMO)/report --segmenter '$(DEMO_SEGMENTER)'
 	@echo "Pictures: $(DEMO)/report/overview.png and $(DEMO)/report/qc/<case>.png; scores: $(DEMO)/report/cases.csv, summary.json"
 
 # The bundled checkpoints (workspace/additional_files) and the reference baseline (workspace/baseline):

@@ -174,8 +174,12 @@ def test_the_family_check_can_fail(tmp_path):
 CHECKPOINT_KEYS = frozenset(
     {"intensity_model", "model_config", "state_dict", "normalization", "training_config", "data_summary"}
 )
-RESUME_FILE_KEYS = {"brasyn.training.state": {"model_config", "training_config"}}
-"""The resume file (its own format, `brasyn.training.state`) shares two key names."""
+RESUME_FILE_KEYS = {
+    "brasyn.training.state": {"model_config", "training_config"},
+    "brasyn.segmenter.model_file": {"model_config", "state_dict", "normalization"},
+}
+"""Files of their own format, each read by one module, that share key names with checkpoints: the
+training resume file and the bundled segmenter's file."""
 
 
 def _key_reads(path: Path) -> list[tuple[int, str]]:

@@ -138,3 +138,43 @@ def test_mirroring_makes_the_bundled_model_mirror_equivariant(unseen_case):
         plain, flipped = predictor.predict(sources), predictor.predict(mirrored)
         error = np.abs(flipped.image[::-1, ::-1] - plain.image).max() / plain.target_scale
         assert (error < 1e-4) if equivariant else (error > 1e-2), (axes, error)
+
+
+# ----------------------------------------------------------------------------------- the bundled segmenter
+
+SEGMENTER = WORKSPACE / "segmenter"
+
+
+def test_bundled_segmenter_loads_safely_with_its_record():
+    import json
+
+    import torch
+
+    from brasyn.segmenter import load_segmenter
+
+    path = SEGMENTER / "segmenter.pt"
+    assert path.stat().st_size < MAX_BYTES
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    assert payload["kind"] == "segmenter" and payload["channels"] == ["t1n", "t1c", "t2w", "t2f"]
+    _, _, checkpoint = load_segmenter(path)
+    record = json.loads((SEGMENTER / "record.json").read_text())
+    assert (SEGMENTER / "README.md").is_file()
+    assert record["model_config"] == checkpoint["model_config"]
+    training = record["training_cases"]
+    assert len(training) == 32 and not any(c.startswith("BraTS-GLI-2") for c in training)  # no validation case
+    dice = record["validation_dice"]
+    assert dice["cases"] == 16 and dice["mean"]["WT"] >= 0.8  # the real four sequences of held-out cases
+    assert checkpoint["metrics"]["validation_dice"] == dice["mean"]
+
+
+@pytest.mark.slow
+def test_bundled_segmenter_finds_the_tumour_of_an_unseen_case(unseen_case):
+    from brasyn.evaluation.dice import region_dice
+    from brasyn.segmenter import load_segmenter, segment_volumes
+
+    model, normalization, _ = load_segmenter(SEGMENTER / "segmenter.pt")
+    volumes = {m: unseen_case.images[m].astype(np.float32) for m in MODALITIES}
+    labels = segment_volumes(model, normalization, volumes)
+    assert labels.shape == (240, 240, 155) and labels.dtype == np.uint8
+    assert set(np.unique(labels)) <= {0, 1, 2, 3}
+    assert region_dice(labels, unseen_case.seg)["WT"] > 0.8

@@ -89,3 +89,20 @@ def test_learning_curve_plot_draws_every_run_and_target(tmp_path):
     failed = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot_learning_curves.py"), str(tmp_path / "x.png"),
                              str(empty)], capture_output=True, text=True, timeout=60)
     assert failed.returncode != 0 and "no stage-2 rows" in failed.stderr
+
+
+@pytest.mark.slow
+def test_train_segmenter_script_makes_the_segmenter_and_its_record(tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable, "RUN": str(tmp_path / "run"), "CASES": "2", "VALIDATION_CASES": "1",
+           "STEPS": "3", "MINUTES": "1", "WORKSPACE": str(tmp_path / "workspace"), "PHANTOM_ARGS": "--small",
+           "FIT_ARGS": "--crop 16 --batch-size 2 --base-channels 4"}
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "train_segmenter.sh")], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    installed = tmp_path / "workspace" / "segmenter"
+    assert sorted(p.name for p in installed.iterdir()) == ["record.json", "segmenter.pt"]
+    record = json.loads((installed / "record.json").read_text())
+    assert record["steps"] == 3 and record["training_cases"] == ["BraTS-GLI-10000-000", "BraTS-GLI-10001-000"]
+    assert record["validation_dice"]["cases"] == 1
+    payload = torch.load(installed / "segmenter.pt", map_location="cpu", weights_only=True)
+    assert payload["model_config"]["base_channels"] == 4

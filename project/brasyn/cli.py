@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from brasyn.cli_support import configure_logging, run_app
-from brasyn.commands import baseline, evaluate, infer, phantom, train
+from brasyn.commands import baseline, evaluate, infer, phantom, segmenter, train
 
 app = typer.Typer(
     name="brasyn",
@@ -24,6 +24,7 @@ app.command("evaluate")(evaluate.evaluate_command)
 app.add_typer(baseline.baseline_app, name="baseline")
 app.command("train")(train.train_command)
 app.add_typer(phantom.phantom_app, name="phantom")
+app.add_typer(segmenter.segmenter_app, name="segmenter")
 
 
 @app.callback()

@@ -8,7 +8,7 @@ scale is visible at a glance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +130,8 @@ class CaseSlices:
     truth: np.ndarray
     seg: np.ndarray | None
     caption: str = ""  # e.g. "SSIM 0.912"
+    segmentations: dict[str, np.ndarray] = field(default_factory=dict)
+    """An independent segmenter's label maps (X, Y): "real set" and "completed set" when it ran."""
 
     @property
     def scale(self) -> int:
@@ -144,8 +146,10 @@ def case_slices(
     truth: np.ndarray,
     seg: np.ndarray | None,
     caption: str = "",
+    segmentations: dict[str, np.ndarray] | None = None,
 ) -> CaseSlices:
-    """Pick the axial slice with the most tumour and keep only that slice of every volume."""
+    """Pick the axial slice with the most tumour and keep only that slice of every volume (the
+    `segmentations`, an independent segmenter's label maps by set name, included)."""
     brain = truth != 0
     for volume in sources.values():
         brain = brain | (volume != 0)
@@ -159,6 +163,7 @@ def case_slices(
         truth=np.asarray(truth[:, :, z], dtype=np.float32),
         seg=None if seg is None else np.asarray(seg[:, :, z]).astype(np.uint8),
         caption=caption,
+        segmentations={name: np.asarray(v[:, :, z]).astype(np.uint8) for name, v in (segmentations or {}).items()},
     )
 
 
@@ -177,6 +182,11 @@ def montage(s: CaseSlices) -> Image.Image:
     panels = [panel(display(grey(img, window(img))), f"source {name}", s.scale) for name, img in s.sources.items()]
     panels += _truth_panels(s)
     panels.append(panel(display(outline(grey(s.truth, window(s.truth)), s.seg)), "tumour WT/ET", s.scale))
+    # the independent segmenter: on the real set over the real image, on the completed set over the prediction
+    backgrounds = {"real set": s.truth, "completed set": s.prediction}
+    for name, labels in s.segmentations.items():
+        image = backgrounds.get(name, s.truth)
+        panels.append(panel(display(outline(grey(image, window(s.truth)), labels)), f"segmenter, {name}", s.scale))
     title = f"{s.case_id}  missing {s.missing}  axial z={s.z}" + (f"  {s.caption}" if s.caption else "")
     return row(panels, title)
 

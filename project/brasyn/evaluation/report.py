@@ -8,9 +8,13 @@ modality means, the paper's average, every problem found), `qc/<case>.png` monta
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from brasyn.constants import REGIONS, SEG_SUFFIX, Modality, image_filename
+from brasyn.constants import MODALITIES, REGIONS, SEG_SUFFIX, Modality, image_filename
 from brasyn.data.cases import CaseVolumes, load_case
 from brasyn.data.normalization import brain_mask
 from brasyn.errors import InputError
@@ -32,6 +36,7 @@ from brasyn.evaluation.folder import (
     missing_prediction,
     read_labels,
 )
+from brasyn.evaluation.segmenters import Segmenter, SetResult, apply_relabel, segment_set
 from brasyn.evaluation.ssim import container_ssim, percentile_scores
 from brasyn.io.atomic import atomic_path, atomic_write_text
 from brasyn.io.nifti import Geometry, load_volume
@@ -41,7 +46,10 @@ logger = logging.getLogger(__name__)
 SSIM_COLUMNS = ("ssim_container", "ssim_full", "ssim_tumor", "ssim_tumor_region", "ssim_healthy", "ssim_healthy_region")
 ERROR_COLUMNS = ("psnr_brain", "mse_brain", "psnr_tumor", "mse_tumor", "psnr_healthy", "mse_healthy")
 DICE_COLUMNS = tuple(f"dice_{region}" for region in REGIONS)
-SCORE_COLUMNS = SSIM_COLUMNS + ERROR_COLUMNS + DICE_COLUMNS
+# BraSyn's second criterion: an independent segmenter on the real set, on the completed set, and the difference
+DOWNSTREAM_SETS = ("real", "completed", "delta")
+DOWNSTREAM_COLUMNS = tuple(f"dice_{kind}_{region}" for kind in DOWNSTREAM_SETS for region in REGIONS)
+SCORE_COLUMNS = SSIM_COLUMNS + ERROR_COLUMNS + DICE_COLUMNS + DOWNSTREAM_COLUMNS
 CSV_COLUMNS = ("run", "case", "missing", "status", *SCORE_COLUMNS, "problems")
 
 # The paper's Table 1 order and names.
@@ -71,6 +79,9 @@ CONVENTIONS = {
     "ssim_tumor_region / ssim_healthy_region": "the same maps averaged inside the tumour / inside brain minus tumour",
     "psnr_* / mse_*": "on the percentile-normalised images, data range 1, inside brain / tumour / healthy brain",
     "dice_*": "legacy Dice of the model's segmentation vs the ground truth (both empty = 1)",
+    "dice_real_* / dice_completed_* / dice_delta_*": "BraSyn's segmentation criterion: Dice (ET = 3, TC = 1+3, "
+    "WT = 1+2+3; both empty = 1) of an independent segmenter run on the four real sequences, on the completed set "
+    "(three real sequences + the prediction), and completed minus real",
     "mean": "average of the per-missing-modality means (the paper's 'Mean' column)",
 }
 
@@ -138,6 +149,7 @@ class RunResult:
 class Evaluation:
     runs: list[RunResult]
     pictures: list[Path] = field(default_factory=list)
+    segmenter: str | None = None  # the independent segmenter of the downstream criterion, when run
 
     @property
     def clean(self) -> bool:
@@ -212,37 +224,62 @@ def evaluate(
     out_dir: Path | None = None,
     pictures: bool = True,
     progress: bool | None = None,
+    segmenter: Segmenter | None = None,
 ) -> Evaluation:
     """Score `pred_dir` (and `baseline_dir`) against `labels_dir`; write the report into `out_dir`.
 
     Every case is loaded once and all runs are scored on it. Problems are collected, not raised:
     whatever can be scored is scored. Raises `InputError` only for an unusable labels layout or a
     prediction folder that does not exist.
+
+    With a `segmenter`, BraSyn's second criterion too: the segmenter runs once on the real set (the
+    four real sequences of every case) and once per run on its completed sets (three real sequences
+    + the prediction), in a temporary folder and in a background thread beside the image scores
+    (single-threaded SciPy: the segmenter gets the other cores), and each case gets Dice ET/TC/WT on
+    both and the difference (`dice_real_*`, `dice_completed_*`, `dice_delta_*`).
     """
     labels = read_labels(labels_dir)
     folders = [("model", Path(pred_dir), seg_dir)]
     if baseline_dir is not None:
         folders.append(("baseline", Path(baseline_dir), None))
     runs = [_open_run(name, folder, run_seg_dir, labels) for name, folder, run_seg_dir in folders]
+    pictured: dict[str, qc.CaseSlices] = {}
+    scored: list[tuple[LabelCase, list[bool]]] = []  # cases whose truth was read, and which runs were scored
+    with ExitStack() as stack:
+        pending = None
+        if segmenter is not None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="brasyn-segmenter-")))
+            background = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmenter"))
+            pending = background.submit(_run_segmenter, segmenter, labels, runs, workdir)
+        for label in tqdm(labels, desc="evaluate", unit="case", disable=not progress if progress is not None else None):
+            try:
+                gt = load_case(label.case, with_seg=label.case.seg is not None)
+            except InputError as exc:  # one broken ground-truth case must not stop the others
+                logger.error("%s: ground truth unreadable, case not scored: %s", label.case_id, exc)
+                for run in runs:
+                    run.result.cases.append(_unreadable_truth(run, label, exc))
+                continue
+            truth = gt.images[label.missing]
+            sources = [gt.images[m] for m in label.sources]
+            brain = brain_mask(list(gt.images.values()))
+            predictions = [_score_run(run, label, gt, truth, sources, brain) for run in runs]
+            scored.append((label, [p is not None for p in predictions]))
+            if out_dir is not None and pictures and predictions[0] is not None:
+                pictured[label.case_id] = _qc_slices(label, gt, predictions[0], truth)
+        maps: dict[str, dict[str, np.ndarray]] = {}
+        if pending is not None:
+            downstream = pending.result()
+            for label, runs_scored in scored:
+                results = [next(c for c in run.result.cases if c.case_id == label.case_id) for run in runs]
+                z = pictured[label.case_id].z if label.case_id in pictured else None
+                maps[label.case_id] = _score_downstream(downstream, runs, label, results, runs_scored, z)
     slices: list[qc.CaseSlices] = []
     written: list[Path] = []
-    for label in tqdm(labels, desc="evaluate", unit="case", disable=not progress if progress is not None else None):
-        try:
-            gt = load_case(label.case, with_seg=label.case.seg is not None)
-        except InputError as exc:  # one broken ground-truth case must not stop the others
-            logger.error("%s: ground truth unreadable, case not scored: %s", label.case_id, exc)
-            for run in runs:
-                run.result.cases.append(_unreadable_truth(run, label, exc))
-            continue
-        truth = gt.images[label.missing]
-        sources = [gt.images[m] for m in label.sources]
-        brain = brain_mask(list(gt.images.values()))
-        predictions = [_score_run(run, label, gt, truth, sources, brain) for run in runs]
-        if out_dir is not None and pictures and predictions[0] is not None:
-            s = _qc_slices(label, gt, predictions[0], truth, runs[0].result.cases[-1].scores)
-            written.append(qc.save_png(qc.montage(s), Path(out_dir) / "qc" / f"{label.case_id}.png"))
-            slices.append(s)
-    evaluation = Evaluation(runs=[run.result for run in runs])
+    for case_id, s in pictured.items():
+        s = _finish_qc(s, runs[0].result.cases, maps.get(case_id, {}))
+        written.append(qc.save_png(qc.montage(s), Path(out_dir) / "qc" / f"{case_id}.png"))
+        slices.append(s)
+    evaluation = Evaluation(runs=[run.result for run in runs], segmenter=segmenter and segmenter.description)
     if out_dir is not None:
         written += _write_report(evaluation, Path(out_dir), slices if pictures else None)
     evaluation.pictures = written
@@ -306,19 +343,120 @@ def _score_run(
     return prediction
 
 
-def _qc_slices(
-    label: LabelCase, gt: CaseVolumes, prediction: np.ndarray, truth: np.ndarray, scores: dict[str, float]
-) -> qc.CaseSlices:
-    """The QC slices of the model's prediction of one case, captioned with both SSIM conventions."""
+def _qc_slices(label: LabelCase, gt: CaseVolumes, prediction: np.ndarray, truth: np.ndarray) -> qc.CaseSlices:
+    """The QC slices of the model's prediction of one case (captioned later, by `_finish_qc`)."""
     return qc.case_slices(
-        label.case_id,
-        label.missing.value,
-        {m.value: gt.images[m] for m in label.sources},
-        prediction,
-        truth,
-        gt.seg,
-        caption=f"SSIM {scores['ssim_container']:.3f} / {scores['ssim_full']:.3f}",
+        label.case_id, label.missing.value, {m.value: gt.images[m] for m in label.sources}, prediction, truth, gt.seg
     )
+
+
+def _finish_qc(s: qc.CaseSlices, results: list[CaseResult], maps: dict[str, np.ndarray]) -> qc.CaseSlices:
+    """Caption the slices with both SSIM conventions (and the downstream WT / ET Dice, real -> completed,
+    when the independent segmenter ran) and add the segmenter's maps at the picture's slice (X, Y)."""
+    scores = next(c.scores for c in results if c.case_id == s.case_id)
+    caption = f"SSIM {scores['ssim_container']:.3f} / {scores['ssim_full']:.3f}"
+    if "dice_completed_WT" in scores and "dice_real_WT" in scores:
+        caption += "  seg Dice real->completed " + ", ".join(
+            f"{r} {scores[f'dice_real_{r}']:.2f}->{scores[f'dice_completed_{r}']:.2f}" for r in ("WT", "ET")
+        )
+    segmentations = {name: np.asarray(m).astype(np.uint8) for name, m in maps.items()}
+    return dataclasses.replace(s, caption=caption, segmentations=segmentations)
+
+
+class _Downstream(NamedTuple):
+    """The independent segmenter's runs: on the real set, and on each prediction run's completed set."""
+
+    real: SetResult
+    completed: dict[str, SetResult]
+    relabel: tuple[tuple[int, int], ...] = ()
+
+
+def _run_segmenter(segmenter: Segmenter, labels: list[LabelCase], runs: list[_Run], workdir: Path) -> _Downstream:
+    """Run the segmenter once on the real set and once per run on its completed set (all cases in each call)."""
+    real_sets = {label.case_id: {m: label.case.images[m] for m in MODALITIES} for label in labels}
+    logger.info("segmenter %s: real set, %d cases", segmenter.description, len(real_sets))
+    real = segment_set(segmenter, real_sets, workdir, "real")
+    completed = {}
+    for run in runs:
+        sets = {}
+        for label in labels:
+            if label.case_id in run.found:
+                images = {m: label.case.images[m] for m in label.sources}
+                images[label.missing] = run.found[label.case_id]
+                sets[label.case_id] = images
+        logger.info("segmenter %s: %s completed set, %d cases", segmenter.description, run.result.name, len(sets))
+        completed[run.result.name] = segment_set(segmenter, sets, workdir, f"completed-{run.result.name}")
+    return _Downstream(real=real, completed=completed, relabel=tuple(segmenter.relabel))
+
+
+def _read_map(
+    found: SetResult, label: LabelCase, shape: tuple[int, ...], relabel: tuple[tuple[int, int], ...] = ()
+) -> tuple[np.ndarray | None, str | None]:
+    """(label map in BraTS 2023 labels, None) or (None, one-line reason) of one case in one segmenter run."""
+    if label.case_id in found.errors:
+        return None, found.errors[label.case_id]
+    path = found.maps[label.case_id]
+    try:
+        data, geometry = load_volume(path, case_id=label.case_id, check_finite=False)
+    except InputError as exc:
+        return None, f"{label.case_id}: segmenter output unreadable: {exc}"
+    if geometry.shape != tuple(shape):
+        expected = tuple(shape)
+        return None, f"{label.case_id}: segmenter output {path.name} has shape {geometry.shape}, expected {expected}"
+    labels = apply_relabel(np.rint(np.nan_to_num(data)).astype(np.int64), relabel)
+    return np.clip(labels, 0, 255).astype(np.uint8), None
+
+
+def _truth_seg(label: LabelCase) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    """The ground-truth label map (None without one) and the case's shape."""
+    if label.case.seg is None:
+        _, geometry = load_volume(label.case.images[label.missing], case_id=label.case_id)
+        return None, geometry.shape
+    data, geometry = load_volume(label.case.seg, case_id=label.case_id)
+    return np.rint(data).astype(np.uint8), geometry.shape
+
+
+def _score_downstream(
+    downstream: _Downstream,
+    runs: list[_Run],
+    label: LabelCase,
+    results: list[CaseResult],
+    scored: list[bool],
+    z: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Add the downstream Dice (real, completed, delta) to each scored run's result of this case; returns
+    the model run's maps at axial slice `z` for the QC picture ({"real set": ..., "completed set": ...};
+    nothing without `z`)."""
+    seg, shape = _truth_seg(label)
+    real, real_error = _read_map(downstream.real, label, shape, downstream.relabel)
+    maps: dict[str, np.ndarray] = {}
+    if real is not None and z is not None:
+        maps["real set"] = real[:, :, z]
+    for index, (run, result, was_scored) in enumerate(zip(runs, results, scored, strict=True)):
+        if not was_scored:
+            continue  # not scored: its problem is already reported
+        completed, completed_error = _read_map(downstream.completed[run.result.name], label, shape, downstream.relabel)
+        errors = [e for e in (real_error, completed_error) if e is not None]
+        if seg is None:
+            errors.append(f"{label.case_id}: no ground-truth segmentation, downstream Dice not computed")
+        for message in dict.fromkeys(errors):
+            result.problems.append(Problem(label.case_id, "segmenter", label.prediction_name, message))
+            result.status = "flagged"
+            logger.error("%s: %s", run.result.name, message)
+        if seg is None:
+            continue
+        on_real = region_dice(real, seg) if real is not None else {}
+        on_completed = region_dice(completed, seg) if completed is not None else {}
+        for region in REGIONS:
+            if region in on_real:
+                result.scores[f"dice_real_{region}"] = on_real[region]
+            if region in on_completed:
+                result.scores[f"dice_completed_{region}"] = on_completed[region]
+            if region in on_real and region in on_completed:
+                result.scores[f"dice_delta_{region}"] = on_completed[region] - on_real[region]
+        if index == 0 and completed is not None and z is not None:
+            maps["completed set"] = completed[:, :, z]
+    return maps
 
 
 def _write_report(evaluation: Evaluation, out_dir: Path, slices: list[qc.CaseSlices] | None) -> list[Path]:
@@ -353,7 +491,10 @@ def write_csv(evaluation: Evaluation, path: Path) -> Path:
 
 
 def write_summary(evaluation: Evaluation, path: Path) -> Path:
-    payload = {"conventions": CONVENTIONS, "runs": {run.name: run.summary() for run in evaluation.runs}}
+    payload: dict[str, Any] = {"conventions": CONVENTIONS}
+    if evaluation.segmenter is not None:
+        payload["segmenter"] = evaluation.segmenter
+    payload["runs"] = {run.name: run.summary() for run in evaluation.runs}
     atomic_write_text(Path(path), json.dumps(payload, indent=2, allow_nan=False) + "\n")
     return path
 
@@ -378,4 +519,30 @@ def format_table(evaluation: Evaluation) -> str:
             cells = [text.rjust(w) for text, w in zip(texts, widths, strict=True)]
             lines.append(run.name.ljust(name_width) + "  " + "  ".join(cells))
         lines.append("")
+    lines += _downstream_table(evaluation, headers, widths)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _downstream_table(evaluation: Evaluation, headers: list[str], widths: list[int]) -> list[str]:
+    """BraSyn's second criterion: per region, the segmenter's Dice on the real set (once: it is the same
+    for every run), on each run's completed set, and the difference completed - real."""
+    if not any(c.scores.keys() & set(DOWNSTREAM_COLUMNS) for run in evaluation.runs for c in run.cases):
+        return []
+    rows: list[tuple[str, RunResult, str]] = [("real set", evaluation.runs[0], "real")]
+    for run in evaluation.runs:
+        rows += [(f"{run.name} completed", run, "completed"), (f"{run.name} difference", run, "delta")]
+    name_width = max(len(name) for name, _, _ in rows)
+    lines = [f"Downstream segmentation, independent segmenter {evaluation.segmenter}:"]
+    for region in REGIONS:
+        lines.append(f"Dice {region} of the segmenter (real set, completed set, completed - real)")
+        lines.append(" " * name_width + "  " + "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
+        for name, run, kind in rows:
+            metric = f"dice_{kind}_{region}"
+            per = run.by_modality(metric)
+            values = [per.get(m, math.nan) for m, _ in TABLE_MODALITIES] + [run.mean_of_modalities(metric)]
+            sign = "+" if kind == "delta" else ""
+            texts = ["-" if math.isnan(v) else f"{v:{sign}.4f}" for v in values]
+            cells = [text.rjust(w) for text, w in zip(texts, widths, strict=True)]
+            lines.append(name.ljust(name_width) + "  " + "  ".join(cells))
+        lines.append("")
+    return lines
