@@ -24,6 +24,8 @@ from brasyn.data.normalization import brain_mask
 from brasyn.errors import InputError
 from brasyn.evaluation import qc
 from brasyn.evaluation.dice import region_dice
+from brasyn.evaluation.enhancement import COLUMNS as ENHANCEMENT_COLUMNS
+from brasyn.evaluation.enhancement import enhancement_scores
 from brasyn.evaluation.folder import (
     LabelCase,
     Problem,
@@ -42,6 +44,7 @@ SSIM_COLUMNS = ("ssim_container", "ssim_full", "ssim_tumor", "ssim_tumor_region"
 ERROR_COLUMNS = ("psnr_brain", "mse_brain", "psnr_tumor", "mse_tumor", "psnr_healthy", "mse_healthy")
 DICE_COLUMNS = tuple(f"dice_{region}" for region in REGIONS)
 SCORE_COLUMNS = SSIM_COLUMNS + ERROR_COLUMNS + DICE_COLUMNS
+SCORE_COLUMNS += ENHANCEMENT_COLUMNS  # T1-ce cases only (brasyn.evaluation.enhancement)
 CSV_COLUMNS = ("run", "case", "missing", "status", *SCORE_COLUMNS, "problems")
 
 # The paper's Table 1 order and names.
@@ -60,6 +63,9 @@ TABLE_METRICS: tuple[tuple[str, str], ...] = (
     ("dice_ET", "Dice ET of the model's segmentation"),
     ("dice_TC", "Dice TC of the model's segmentation"),
     ("dice_WT", "Dice WT of the model's segmentation"),
+    ("enhancement_ratio_pred", "Enhancement ratio of the prediction (T1-ce: mean ET / median healthy brain)"),
+    ("enhancement_ratio_truth", "Enhancement ratio of the truth"),
+    ("enhancement_recovered", "Enhancement recovered (T1-ce: (pred ratio - 1) / (truth ratio - 1))"),
 )
 
 CONVENTIONS = {
@@ -71,6 +77,8 @@ CONVENTIONS = {
     "ssim_tumor_region / ssim_healthy_region": "the same maps averaged inside the tumour / inside brain minus tumour",
     "psnr_* / mse_*": "on the percentile-normalised images, data range 1, inside brain / tumour / healthy brain",
     "dice_*": "legacy Dice of the model's segmentation vs the ground truth (both empty = 1)",
+    "enhancement_*": "missing T1-ce only: ratio = mean over label 3 / median over brain minus tumour, of the "
+    "prediction and of the truth (scanner units); recovered = (pred ratio - 1) / (truth ratio - 1)",
     "mean": "average of the per-missing-modality means (the paper's 'Mean' column)",
 }
 
@@ -286,6 +294,8 @@ def _score_run(
         run.result.cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=problems))
         return None
     scores = score_case(prediction, truth, gt.seg, brain)
+    if label.missing is Modality.T1C:
+        scores.update(enhancement_scores(prediction, truth, gt.seg, brain))
     if run.seg_dir is not None:
         dice, seg_problems = _seg_scores(run.seg_dir, label, gt.seg, truth.shape)
         scores.update(dice)
