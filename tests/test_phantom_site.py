@@ -120,6 +120,16 @@ def test_post_contrast_flair_uses_the_shortened_t1_and_keeps_its_own_contrast_or
     assert seen > 10
 
 
+def test_accepted_shifted_cases_are_mostly_1_5_tesla():
+    """The contrast-order check rejects draws; the cases that pass must keep the site's field mix
+    (a too short T2 TR once made 1.5 T fail the T2 order, and the realised cohort all 3 T)."""
+    rng = np.random.default_rng(11)
+    fields = [sample_physics(rng, SHIFTED)[0].field_strength for _ in range(150)]
+    assert 0.55 < np.mean(np.array(fields) == 1.5) < 0.85
+    rng = np.random.default_rng(11)
+    assert np.mean([sample_physics(rng)[0].field_strength == 1.5 for _ in range(150)]) < 0.5
+
+
 def test_thick_slices_leave_slice_structure_along_one_axis_only():
     rng = np.random.default_rng(0)
     image = rng.standard_normal((40, 40, 40)).astype(np.float32)
