@@ -15,6 +15,7 @@ intensity transforms act on (x + 1) / 2, i.e. on the scanner signal divided by a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -160,12 +161,15 @@ def _spatial(
     if angle == 0.0 and scale == 1.0 and displacement is None:
         return sources, target, labels
     cos, sin = math.cos(angle) / scale, math.sin(angle) / scale  # pull-back: output point → input point
-    theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=torch.float32)[None]
-    grid = F.affine_grid(theta, [1, 1, size, size], align_corners=False)  # (1, S, S, 2) as (x, y)
+    x, y = _pixel_centres(size)  # normalised coordinates (grid_sample, align_corners=False)
+    grid = np.empty((1, size, size, 2), dtype=np.float32)  # (x, y) = (column, row)
+    grid[0, ..., 0] = cos * x - sin * y
+    grid[0, ..., 1] = sin * x + cos * y
     if displacement is not None:
         rms = float(np.sqrt((displacement**2).sum(axis=0).mean()))
         step = config.elastic_magnitude_px / max(rms, 1e-9) * 2.0 / size  # pixels → normalised coordinates
-        grid = grid + torch.from_numpy((displacement * step).transpose(1, 2, 0)[None].astype(np.float32))
+        grid[0] += (displacement * step).transpose(1, 2, 0)
+    grid = torch.from_numpy(grid)
     images = torch.from_numpy(np.concatenate([sources, target]) - BACKGROUND)[None]  # background → 0 for padding
     warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0].numpy()
     warped = warped + BACKGROUND
@@ -173,6 +177,13 @@ def _spatial(
     seg = F.grid_sample(seg, grid, mode="nearest", padding_mode="zeros", align_corners=False)[0, 0].numpy()
     n = sources.shape[0]
     return warped[:n], warped[n:], np.rint(seg).astype(labels.dtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_centres(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised x (columns) and y (rows) of the pixel centres of a size × size frame, (S, S) each."""
+    centres = ((2.0 * np.arange(size) + 1.0) / size - 1.0).astype(np.float32)
+    return np.broadcast_to(centres[None, :], (size, size)), np.broadcast_to(centres[:, None], (size, size))
 
 
 def _smooth_field(rng: np.random.Generator, lattice: tuple[int, int], size: int) -> np.ndarray:
