@@ -4,6 +4,7 @@ batch 4, `collate_slices`, model size 256), over the slice cache of full-size sy
 median of `--repeats` passes of `--slices` slices, for each `--workers` count.
 
     python bench/bench_loader.py --workers 0,2 --json out.json
+    python bench/bench_loader.py --workers 0 --augmentation synthetic_robust   # with that preset's augmentation
 """
 
 from __future__ import annotations
@@ -60,20 +61,27 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", default="0,2", help="comma list of DataLoader worker counts")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--augmentation", default=None, help="preset whose training augmentation the dataset applies")
     args = parser.parse_args()
+    augmentation = None
+    if args.augmentation:
+        from brasyn.training.config import load_training_setup
+
+        augmentation = load_training_setup(args.augmentation).training.data.augmentation
     rows = []
     with tempfile.TemporaryDirectory(prefix="brasyn-loader-") as work:
         root = Path(work)
         write_training_cases(root / "data", args.cases)
         cached = build_slice_cache(discover_cases(root / "data"), root / "cache", CacheOptions(), progress=False)
-        dataset = SliceDataset(cached, Modality.T2F, 256)
+        dataset = SliceDataset(cached, Modality.T2F, 256, augmentation=augmentation)
         slices_per_second(dataset, 0, 64)  # warm-up: page cache, allocator
         for workers in (int(w) for w in args.workers.split(",")):
             rates = [slices_per_second(dataset, workers, args.slices) for _ in range(args.repeats)]
             row = {"workers": workers, "batch_size": 4, "cached_slices": len(dataset),
-                   "slices_per_s": statistics.median(rates), "runs": rates}
+                   "augmentation": args.augmentation, "slices_per_s": statistics.median(rates), "runs": rates}
             print(
-                f"loader: {workers} workers, batch 4, {len(dataset)} cached slices: {row['slices_per_s']:.0f} slices/s"
+                f"loader: {workers} workers, batch 4, {len(dataset)} cached slices, augmentation "
+                f"{args.augmentation or 'off'}: {row['slices_per_s']:.0f} slices/s"
             )
             rows.append(row)
     if args.json:

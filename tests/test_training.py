@@ -637,3 +637,14 @@ def test_warmup_trains_the_generator_on_reconstruction_only_then_every_term(data
     assert trainer.step == 2 and trainer.sched_d.last_epoch == 2  # one clock for the three schedules
     full = trainer.train_step(batch)
     assert {"discriminator", "adversarial", "contrastive", "sr_decoder", "sr_encoder", "sr_fusion"} <= set(full)
+
+
+def test_training_runs_with_every_augmentation_switch_on(cohort, tmp_path):
+    """The tiny preset with synthetic_robust's augmentation (workers included) trains and writes a checkpoint."""
+    robust = load_training_setup("synthetic_robust").training.data.augmentation
+    augmentation = {"spatial": dataclasses.asdict(robust.spatial), "intensity": dataclasses.asdict(robust.intensity)}
+    setup = {"preset": "tiny", "training": {"stage1": {"max_steps": 2}, "stage2": {"max_steps": 3},
+                                            "num_workers": 1, "data": {"augmentation": augmentation}}}
+    assert load_training_setup(setup).training.data.augmentation == robust
+    train(cohort, tmp_path / "run", setup, ["t1c"])
+    assert (tmp_path / "run" / "brasyn_t1c.pt").exists()

@@ -29,10 +29,10 @@ def _shape(shape: str | None, small: bool) -> tuple[int, int, int]:
     return sizes  # type: ignore[return-value]
 
 
-def _config(shape: str | None, small: bool):
+def _config(shape: str | None, small: bool, site: str = "default"):
     from brasyn.phantom import PhantomConfig
 
-    return PhantomConfig(shape=_shape(shape, small))
+    return PhantomConfig(shape=_shape(shape, small), site=site)
 
 
 CASES = typer.Option(..., "--cases", "-n", min=1, help="Number of cases.")
@@ -42,6 +42,12 @@ SMALL = typer.Option(
 )
 SHAPE = typer.Option(None, "--shape", help="Grid size such as 96,96,62 (overrides --small); default 240,240,155.")
 PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+SITE = typer.Option(
+    "default",
+    "--site",
+    help="Acquisition site: default (every training cohort) or shifted (other protocols, resolution, noise, gains "
+    "and anatomy; for measuring generalisation only, never for training or tuning). See brasyn.phantom.site.",
+)
 
 
 @phantom_app.command("train")
@@ -57,7 +63,7 @@ def train(
     """Write a training cohort: 4 modalities + seg per case, and phantom.json with each case's protocol."""
     from brasyn.phantom import write_training_cohort
 
-    config = _config(shape, small)
+    config = _config(shape, small)  # the default site only: the shifted one is never trained on
     result = write_training_cohort(out, cases, seed, config, first_id=first_id, progress=progress)
     typer.echo(f"wrote {len(result.case_ids)} training cases ({'x'.join(map(str, config.shape))}) to {out}:")
     for name in result.case_ids:
@@ -76,14 +82,16 @@ def validation(
     ),
     small: bool = SMALL,
     shape: str | None = SHAPE,
+    site: str = SITE,
     progress: bool = PROGRESS,
 ) -> None:
     """Write a challenge-style validation cohort with its ground truth kept aside (MedPerf layout)."""
     from brasyn.phantom import write_validation_cohort
 
-    config = _config(shape, small)
+    config = _config(shape, small, site)
     result = write_validation_cohort(data_out, labels_out, cases, seed, config, first_id=first_id, progress=progress)
-    typer.echo(f"wrote {len(result.case_ids)} validation cases ({'x'.join(map(str, config.shape))}) to {data_out}:")
+    size = "x".join(map(str, config.shape)) + ("" if site == "default" else f", site {site}")
+    typer.echo(f"wrote {len(result.case_ids)} validation cases ({size}) to {data_out}:")
     for name in result.case_ids:
         typer.echo(f"  {name}: missing {result.missing[name]}")
     typer.echo(f"  ground truth: {Path(labels_out) / 'original_data'}, {Path(labels_out) / 'missing.json'}")

@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from brasyn.constants import MODALITIES, Modality, sources_for
+from brasyn.data.augment import Augmentation, augment_slice
 from brasyn.data.cases import Case, load_case
 from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization
 from brasyn.data.slicing import PadRecord
@@ -270,10 +271,25 @@ def collate_slices(samples: SliceSample | Sequence[SliceSample]) -> SliceSample:
     )
 
 
-class SliceDataset(Dataset):
-    """The slices of `cases` for the dedicated model of `target`, padded to `image_size`."""
+AUGMENT_STREAM = 0x61756700  # "aug": separates the augmentation draws from other seeded streams
 
-    def __init__(self, cases: Sequence[CachedCase], target: Modality, image_size: int) -> None:
+
+class SliceDataset(Dataset):
+    """The slices of `cases` for the dedicated model of `target`, padded to `image_size`.
+
+    With an enabled `augmentation` every item is augmented (`brasyn.data.augment`) with a generator
+    seeded by (seed, epoch, item): the same epoch gives the same slices whatever the worker count;
+    `set_epoch` moves on to the next epoch's draws.
+    """
+
+    def __init__(
+        self,
+        cases: Sequence[CachedCase],
+        target: Modality,
+        image_size: int,
+        augmentation: Augmentation | None = None,
+        seed: int = 0,
+    ) -> None:
         self.cases = list(cases)
         self.target = Modality(target)
         self.image_size = int(image_size)
@@ -281,6 +297,13 @@ class SliceDataset(Dataset):
         self.pads = [PadRecord.for_shape(c.shape[0], c.shape[1], self.image_size) for c in self.cases]
         self.index = [(k, j) for k, case in enumerate(self.cases) for j in range(case.n_slices)]
         self._arrays: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self.augmentation = augmentation if augmentation is not None and augmentation.enabled else None
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the augmentation of `epoch` (set before the epoch's DataLoader starts its workers)."""
+        self.epoch = int(epoch)
 
     def __getstate__(self) -> dict[str, Any]:  # memory maps are reopened in each worker process
         state = dict(self.__dict__)
@@ -316,6 +339,11 @@ class SliceDataset(Dataset):
         The DataLoader fetches a whole batch through this method (then `collate_slices` passes it
         on): each slice is written once into the batch arrays, with no per-item arrays to stack.
         """
+        return self.batch(indices, augment=True)
+
+    def batch(self, indices: Sequence[int], *, augment: bool = True) -> SliceSample:
+        """`__getitems__`; `augment=False` serves the slices as cached even when augmentation is on
+        (BatchNorm recalibration, inspection)."""
         n, size = len(indices), self.image_size
         sources = torch.from_numpy(np.full((n, 3, size, size), BACKGROUND, dtype=np.float32))  # (B, 3, S, S)
         target = torch.from_numpy(np.full((n, 1, size, size), BACKGROUND, dtype=np.float32))  # (B, 1, S, S)
@@ -331,6 +359,10 @@ class SliceDataset(Dataset):
             _copy_serial(sources[b, :, rows, cols], block[:3])
             _copy_serial(target[b, :, rows, cols], block[3:])
             labels[b, rows, cols] = seg[j]
+            if augment and self.augmentation is not None:
+                rng = np.random.default_rng([self.seed, AUGMENT_STREAM, self.epoch, int(i)])
+                s, t, lab = augment_slice(sources[b].numpy(), target[b].numpy(), labels[b], self.augmentation, rng)
+                sources[b], target[b], labels[b] = torch.from_numpy(s), torch.from_numpy(t), lab
         return SliceSample(sources, target, torch.from_numpy(labels))
 
 

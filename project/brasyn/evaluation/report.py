@@ -28,6 +28,8 @@ from brasyn.data.normalization import brain_mask
 from brasyn.errors import InputError
 from brasyn.evaluation import qc
 from brasyn.evaluation.dice import region_dice
+from brasyn.evaluation.enhancement import COLUMNS as ENHANCEMENT_COLUMNS
+from brasyn.evaluation.enhancement import enhancement_scores
 from brasyn.evaluation.folder import (
     LabelCase,
     Problem,
@@ -50,6 +52,7 @@ DICE_COLUMNS = tuple(f"dice_{region}" for region in REGIONS)
 DOWNSTREAM_SETS = ("real", "completed", "delta")
 DOWNSTREAM_COLUMNS = tuple(f"dice_{kind}_{region}" for kind in DOWNSTREAM_SETS for region in REGIONS)
 SCORE_COLUMNS = SSIM_COLUMNS + ERROR_COLUMNS + DICE_COLUMNS + DOWNSTREAM_COLUMNS
+SCORE_COLUMNS += ENHANCEMENT_COLUMNS  # T1-ce cases only (brasyn.evaluation.enhancement)
 CSV_COLUMNS = ("run", "case", "missing", "status", *SCORE_COLUMNS, "problems")
 
 # The paper's Table 1 order and names.
@@ -68,6 +71,9 @@ TABLE_METRICS: tuple[tuple[str, str], ...] = (
     ("dice_ET", "Dice ET of the model's segmentation"),
     ("dice_TC", "Dice TC of the model's segmentation"),
     ("dice_WT", "Dice WT of the model's segmentation"),
+    ("enhancement_ratio_pred", "Enhancement ratio of the prediction (T1-ce: mean ET / median healthy brain)"),
+    ("enhancement_ratio_truth", "Enhancement ratio of the truth"),
+    ("enhancement_recovered", "Enhancement recovered (T1-ce: (pred ratio - 1) / (truth ratio - 1))"),
 )
 
 CONVENTIONS = {
@@ -82,6 +88,8 @@ CONVENTIONS = {
     "dice_real_* / dice_completed_* / dice_delta_*": "BraSyn's segmentation criterion: Dice (ET = 3, TC = 1+3, "
     "WT = 1+2+3; both empty = 1) of an independent segmenter run on the four real sequences, on the completed set "
     "(three real sequences + the prediction), and completed minus real",
+    "enhancement_*": "missing T1-ce only: ratio = mean over label 3 / median over brain minus tumour, of the "
+    "prediction and of the truth (scanner units); recovered = (pred ratio - 1) / (truth ratio - 1)",
     "mean": "average of the per-missing-modality means (the paper's 'Mean' column)",
 }
 
@@ -323,6 +331,8 @@ def _score_run(
         run.result.cases.append(CaseResult(label.case_id, label.missing, "not scored", problems=problems))
         return None
     scores = score_case(prediction, truth, gt.seg, brain)
+    if label.missing is Modality.T1C:
+        scores.update(enhancement_scores(prediction, truth, gt.seg, brain))
     if run.seg_dir is not None:
         dice, seg_problems = _seg_scores(run.seg_dir, label, gt.seg, truth.shape)
         scores.update(dice)

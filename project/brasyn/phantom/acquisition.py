@@ -23,6 +23,37 @@ def slice_blur(image: np.ndarray, thickness_mm: float, axis: int, voxel_mm: floa
     return ndimage.gaussian_filter1d(image, sigma, axis=axis, mode="constant", truncate=3.0)
 
 
+def _linear_along(volume: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
+    """Linear interpolation of `volume` at fractional indices `positions` (clipped to the axis) along `axis`."""
+    n = volume.shape[axis]
+    positions = np.clip(positions, 0.0, n - 1.0)
+    low = np.floor(positions).astype(int)
+    high = np.minimum(low + 1, n - 1)
+    shape = [1] * volume.ndim
+    shape[axis] = len(positions)
+    weight = (positions - low).reshape(shape).astype(volume.dtype)
+    return np.take(volume, low, axis=axis) * (1 - weight) + np.take(volume, high, axis=axis) * weight
+
+
+def thick_slices(image: np.ndarray, thickness_mm: float, axis: int, voxel_mm: float) -> np.ndarray:
+    """A 2-D acquisition of `thickness_mm` slices along `axis`, resampled back to the grid.
+
+    Each slice integrates its slab (Gaussian profile of that FWHM); slices are `thickness_mm` apart
+    (no gap), the first centred half a slice from the start; the grid is then filled by linear
+    interpolation between slice centres, as a resampling to the 1 mm BraTS grid does. Unlike
+    `slice_blur` this leaves the staircase and partial-volume pattern of the slice positions.
+    """
+    spacing = thickness_mm / voxel_mm
+    if spacing < 1.5:
+        return slice_blur(image, thickness_mm, axis, voxel_mm)
+    slab = slice_blur(image, thickness_mm, axis, voxel_mm)
+    n = image.shape[axis]
+    centres = np.arange(0.5 * spacing - 0.5, n - 0.5, spacing)
+    slices = _linear_along(slab, centres, axis)
+    grid = (np.arange(n) - centres[0]) / spacing  # grid index in units of slices
+    return _linear_along(slices, grid, axis).astype(image.dtype, copy=False)
+
+
 def _monomials(points: np.ndarray, degree: int) -> np.ndarray:
     """All monomials x^a y^b z^c with 1 ≤ a + b + c ≤ degree of `points` (3, N): (M, N)."""
     terms = []

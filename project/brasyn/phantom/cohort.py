@@ -22,6 +22,7 @@ from brasyn.errors import ConfigError
 from brasyn.io.atomic import atomic_write_text
 from brasyn.io.nifti import new_geometry, write_volume
 from brasyn.phantom.generator import PhantomCase, PhantomConfig, generate_case
+from brasyn.phantom.site import DEFAULT_NAME, site_profile
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,13 @@ def _summary(case: PhantomCase) -> str:
 
 
 def _config_dict(config: PhantomConfig) -> dict:
+    """The config as recorded in phantom.json; a non-default site adds its name and its ranges (the
+    default site's record is exactly what it was before sites existed)."""
     from brasyn.config import to_dict
 
-    return to_dict(config)
+    data = to_dict(config)
+    if config.site == DEFAULT_NAME:
+        del data["site"]
+    else:
+        data["site_profile"] = site_profile(config.site).to_dict()
+    return data

@@ -14,6 +14,7 @@ import numpy as np
 
 from brasyn.constants import Modality
 from brasyn.phantom.protocol import Protocol, sample_protocol
+from brasyn.phantom.site import DEFAULT, SiteProfile
 from brasyn.phantom.tissue import (
     TISSUES,
     TUMOUR,
@@ -33,6 +34,8 @@ EXPECTED_ORDER: dict[Modality, tuple[tuple[Tissue, ...], ...]] = {
     Modality.T2W: ((T.CSF, T.NCR, T.ED, T.ET, T.WM), (T.GM, T.WM)),
     Modality.T2F: ((T.ED, T.GM, T.WM, T.CSF), (T.ED, T.ET)),
 }
+# A FLAIR acquired after contrast: gadolinium brightens the enhancing tumour up to the edema's level
+POST_CONTRAST_FLAIR_ORDER: tuple[tuple[Tissue, ...], ...] = ((T.ED, T.GM, T.WM, T.CSF),)
 CONTRAST_MARGIN = 1.03
 MAX_DRAWS = 1000
 
@@ -51,7 +54,8 @@ def tissue_signals(
         for tissue in TISSUES:
             p = tissues[tissue]
             median_uptake = uptake[tissue] * median_uptake_factor(tissue)
-            t1 = post_contrast_t1(p.t1, median_uptake) if modality is Modality.T1C else p.t1
+            post = modality is Modality.T1C or bool(sequence.post_contrast)
+            t1 = post_contrast_t1(p.t1, median_uptake) if post else p.t1
             values[tissue] = float(sequence.signal(p.pd, t1, p.t2))
         out[modality] = values
     return out
@@ -63,10 +67,21 @@ def median_uptake_factor(tissue: Tissue) -> float:
     return float(np.exp(-0.5 * spread * spread))
 
 
-def order_violations(signals: dict[Modality, dict[Tissue, float]], margin: float = CONTRAST_MARGIN) -> list[str]:
-    """Pairs of the expected order that do not hold with `margin`, as "t1n: gm !> ed"."""
+def expected_order(protocol: Protocol | None = None) -> dict[Modality, tuple[tuple[Tissue, ...], ...]]:
+    """`EXPECTED_ORDER`, with the post-contrast FLAIR chains when `protocol`'s FLAIR came after contrast."""
+    if protocol is not None and protocol.sequences[Modality.T2F].post_contrast:
+        return {**EXPECTED_ORDER, Modality.T2F: POST_CONTRAST_FLAIR_ORDER}
+    return EXPECTED_ORDER
+
+
+def order_violations(
+    signals: dict[Modality, dict[Tissue, float]],
+    margin: float = CONTRAST_MARGIN,
+    order: dict[Modality, tuple[tuple[Tissue, ...], ...]] = EXPECTED_ORDER,
+) -> list[str]:
+    """Pairs of the expected `order` that do not hold with `margin`, as "t1n: gm !> ed"."""
     bad = []
-    for modality, chains in EXPECTED_ORDER.items():
+    for modality, chains in order.items():
         for chain in chains:
             for brighter, darker in itertools.pairwise(chain):
                 if not signals[modality][brighter] >= margin * signals[modality][darker]:
@@ -75,14 +90,15 @@ def order_violations(signals: dict[Modality, dict[Tissue, float]], margin: float
 
 
 def sample_physics(
-    rng: np.random.Generator,
+    rng: np.random.Generator, site: SiteProfile = DEFAULT
 ) -> tuple[Protocol, dict[Tissue, TissueParams], dict[Tissue, float], int]:
-    """Draw (protocol, tissues, uptake) until the expected contrast order holds; also returns the draw count."""
+    """Draw (protocol, tissues, uptake) at `site` until the expected contrast order holds; also
+    returns the draw count."""
     for draw in range(1, MAX_DRAWS + 1):
-        protocol = sample_protocol(rng)
+        protocol = sample_protocol(rng, site)
         tissues = sample_tissues(rng, protocol.field_strength)
         uptake = sample_uptake(rng)
-        if not order_violations(tissue_signals(protocol, tissues, uptake)):
+        if not order_violations(tissue_signals(protocol, tissues, uptake), order=expected_order(protocol)):
             return protocol, tissues, uptake, draw
     raise RuntimeError(
         f"no physics draw out of {MAX_DRAWS} follows the expected contrast order; the parameter ranges are inconsistent"

@@ -21,15 +21,18 @@ from scipy.spatial.transform import Rotation
 
 from brasyn.phantom import fields
 from brasyn.phantom.anatomy import Template, grid_affine, grid_centre, voxel_size
+from brasyn.phantom.site import VENTRICLE_CENTRES_MM, AnatomyVariation
 
 LATTICE_MM = 4.0
-ROTATION_DEG = 6.0
-SCALE_RANGE = (0.94, 1.06)  # isotropic head-size factor
+DEFAULT_VARIATION = AnatomyVariation()  # the default site's ranges (rotation, head size, elastic field)
+ROTATION_DEG = DEFAULT_VARIATION.rotation_deg
+SCALE_RANGE = DEFAULT_VARIATION.scale_range  # isotropic head-size factor
 ANISOTROPY = 0.03  # per-axis scale jitter
 SHEAR = 0.03
 TRANSLATION_MM = 4.0
-ELASTIC_RMS_MM = (1.0, 2.5)
-ELASTIC_SIGMA_MM = (12.0, 20.0)
+ELASTIC_RMS_MM = DEFAULT_VARIATION.elastic_rms_mm
+ELASTIC_SIGMA_MM = DEFAULT_VARIATION.elastic_sigma_mm
+ASYMMETRY_WIDTH_MM = 10.0  # the left-right scale changes sign over about this distance from the midline
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,25 @@ class Deformation:
     mass_centre: np.ndarray  # (3,) world mm
     mass_amplitude: float
     mass_radius_mm: float
+    ventricle_amplitude: float = 0.0
+    """Expansion around the lateral ventricles (template-space centres), 0 = none."""
+    ventricle_radius_mm: float = 22.0
+    asymmetry: float = 0.0
+    """Left-right size difference: x scaled by 1 + asymmetry · tanh(x / width) about the midline."""
+    atrophy: float = 0.0
+    """Share of the grey matter (a third of it of the white matter) turned into CSF after the warp."""
 
     def to_dict(self) -> dict:
+        extra = {}
+        if self.ventricle_amplitude or self.asymmetry or self.atrophy:  # only when present (default unchanged)
+            extra = {
+                "atrophy": self.atrophy,
+                "ventricle_amplitude": self.ventricle_amplitude,
+                "ventricle_radius_mm": self.ventricle_radius_mm,
+                "asymmetry": self.asymmetry,
+            }
         return {
+            **extra,
             "matrix": np.round(self.matrix, 5).tolist(),
             "translation_mm": np.round(self.translation, 3).tolist(),
             "elastic_rms_mm": self.elastic_rms_mm,
@@ -61,10 +80,13 @@ def identity(mass_centre: np.ndarray) -> Deformation:
     return Deformation(np.eye(3), np.zeros(3), 0.0, ELASTIC_SIGMA_MM[0], np.asarray(mass_centre, float), 0.0, 1.0)
 
 
-def sample_affine(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A small random affine: rotation ±6° per axis, scale, anisotropy, shear; translation ±4 mm."""
-    rotation = Rotation.from_euler("xyz", rng.uniform(-ROTATION_DEG, ROTATION_DEG, 3), degrees=True).as_matrix()
-    scale = rng.uniform(*SCALE_RANGE) * (1.0 + rng.uniform(-ANISOTROPY, ANISOTROPY, 3))
+def sample_affine(
+    rng: np.random.Generator, variation: AnatomyVariation = DEFAULT_VARIATION
+) -> tuple[np.ndarray, np.ndarray]:
+    """A small random affine: rotation (±6° per axis by default), scale, anisotropy, shear; translation ±4 mm."""
+    angle = variation.rotation_deg
+    rotation = Rotation.from_euler("xyz", rng.uniform(-angle, angle, 3), degrees=True).as_matrix()
+    scale = rng.uniform(*variation.scale_range) * (1.0 + rng.uniform(-ANISOTROPY, ANISOTROPY, 3))
     shear = np.eye(3)
     shear[np.triu_indices(3, 1)] = rng.uniform(-SHEAR, SHEAR, 3)
     matrix = rotation @ shear @ np.diag(scale)
@@ -72,17 +94,33 @@ def sample_affine(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sample_deformation(
-    rng: np.random.Generator, mass_centre: np.ndarray, mass_amplitude: float, mass_radius_mm: float
+    rng: np.random.Generator,
+    mass_centre: np.ndarray,
+    mass_amplitude: float,
+    mass_radius_mm: float,
+    variation: AnatomyVariation = DEFAULT_VARIATION,
+    extra_rng: np.random.Generator | None = None,
 ) -> Deformation:
-    matrix, translation = sample_affine(rng)
+    """One case's deformation. The ventricle and asymmetry terms of a `variation` that has them are
+    drawn from `extra_rng` (so the default site's stream is untouched)."""
+    matrix, translation = sample_affine(rng, variation)
+    ventricles, asymmetry, atrophy = 0.0, 0.0, 0.0
+    if variation.extra and extra_rng is not None:
+        atrophy = float(extra_rng.uniform(*variation.atrophy_range))
+        ventricles = float(extra_rng.uniform(*variation.ventricle_range))
+        asymmetry = float(extra_rng.uniform(*variation.asymmetry_range) * extra_rng.choice((-1.0, 1.0)))
     return Deformation(
         matrix=matrix,
         translation=translation,
-        elastic_rms_mm=float(rng.uniform(*ELASTIC_RMS_MM)),
-        elastic_sigma_mm=float(rng.uniform(*ELASTIC_SIGMA_MM)),
+        elastic_rms_mm=float(rng.uniform(*variation.elastic_rms_mm)),
+        elastic_sigma_mm=float(rng.uniform(*variation.elastic_sigma_mm)),
         mass_centre=np.asarray(mass_centre, dtype=np.float64),
         mass_amplitude=float(mass_amplitude),
         mass_radius_mm=float(mass_radius_mm),
+        ventricle_amplitude=ventricles,
+        ventricle_radius_mm=variation.ventricle_radius_mm,
+        asymmetry=asymmetry,
+        atrophy=atrophy,
     )
 
 
@@ -136,6 +174,7 @@ def template_coordinates(
         world = world + smooth.reshape(3, -1) * (deformation.elastic_rms_mm / max(rms, 1e-9))
 
     template_world = template.centre[:, None] + (world - centre) / brain_scale
+    template_world = _anatomy_variation(template_world, deformation)
     inverse = np.linalg.inv(template.affine)
     coords = (inverse[:3, :3] @ template_world + inverse[:3, 3:4]).reshape(3, *lattice)
 
@@ -154,6 +193,21 @@ def template_coordinates(
     sub = coords[:, low[0] : high[0] + 1, low[1] : high[1] + 1, low[2] : high[2] + 1]
     box_shape = tuple(s.stop - s.start for s in box)
     return fields.upsample(sub, stride, box_shape), tuple(box)  # type: ignore[return-value]
+
+
+def _anatomy_variation(points: np.ndarray, deformation: Deformation) -> np.ndarray:
+    """Template-space pull-back of the enlarged ventricles (tissue pushed out of each ventricle centre,
+    the mass-effect form) and of the hemispheric asymmetry. Identity when both are 0."""
+    if deformation.ventricle_amplitude > 0:
+        for centre in VENTRICLE_CENTRES_MM:
+            offset = points - np.asarray(centre)[:, None]
+            r2 = (offset**2).sum(axis=0) / deformation.ventricle_radius_mm**2
+            points = np.asarray(centre)[:, None] + offset * (1.0 - deformation.ventricle_amplitude * np.exp(-r2))
+    if deformation.asymmetry:
+        x = points[0]
+        points = points.copy()
+        points[0] = x / (1.0 + deformation.asymmetry * np.tanh(x / ASYMMETRY_WIDTH_MM))
+    return points
 
 
 def warp_template(coordinates: np.ndarray, template: Template) -> np.ndarray:

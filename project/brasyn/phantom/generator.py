@@ -19,6 +19,7 @@ from brasyn.errors import ConfigError
 from brasyn.phantom import acquisition, anatomy, deformation, fields, tumour, uptake
 from brasyn.phantom.contrast import sample_physics
 from brasyn.phantom.protocol import Protocol
+from brasyn.phantom.site import DEFAULT_NAME, SiteProfile, site_profile
 from brasyn.phantom.tissue import (
     HEALTHY,
     TISSUE_CODES,
@@ -31,7 +32,8 @@ from brasyn.phantom.tissue import (
 
 logger = logging.getLogger(__name__)
 
-STREAMS = ("tumour", "deformation", "physics", "fields", "bias", "noise")
+# A new stream goes at the end: SeedSequence.spawn gives the earlier ones unchanged.
+STREAMS = ("tumour", "deformation", "physics", "fields", "bias", "noise", "site")
 PD_TEXTURE = 0.03  # log-normal spread of the shared fine anatomical texture
 PD_TEXTURE_MM = 1.5
 TUMOUR_TEXTURE = 0.08  # log-normal spread of tumour T1/T2 heterogeneity
@@ -51,6 +53,8 @@ class PhantomConfig:
         (e.g. noise-free images to measure tissue contrast).
     p_no_necrosis, p_no_enhancement: probabilities of a tumour without necrotic core, and of one
         without enhancement (then the whole core is label 1).
+    site: the acquisition site (`brasyn.phantom.site`): "default" (every training cohort) or
+        "shifted" (a held-out site for measuring generalisation; never train or tune on it).
     """
 
     shape: tuple[int, int, int] = BRATS_SHAPE
@@ -62,8 +66,10 @@ class PhantomConfig:
     texture: bool = True
     p_no_necrosis: float = 0.15
     p_no_enhancement: float = 0.10
+    site: str = DEFAULT_NAME
 
     def __post_init__(self) -> None:
+        site_profile(self.site)  # a ConfigError naming the valid sites
         shape = tuple(int(s) for s in self.shape)
         if len(shape) != 3 or min(shape) < MIN_SHAPE:
             raise ConfigError(f"phantom.shape: expected 3 sizes of at least {MIN_SHAPE}, found {self.shape}")
@@ -142,9 +148,15 @@ def _place_anatomy(
         p_no_necrosis=config.p_no_necrosis,
         p_no_enhancement=config.p_no_enhancement,
     )
+    site = site_profile(config.site)
     if config.deformation:
         deform = deformation.sample_deformation(
-            rng["deformation"], np.zeros(3), plan.mass_amplitude, plan.mass_radius_mm
+            rng["deformation"],
+            np.zeros(3),
+            plan.mass_amplitude,
+            plan.mass_radius_mm,
+            site.anatomy,
+            extra_rng=rng["site"],
         )
     else:
         deform = deformation.identity(np.zeros(3))
@@ -158,9 +170,18 @@ def _place_anatomy(
     gm, wm, mask = gm[inner], wm[inner], mask[inner]
     brain = mask > 0.5
     csf = np.clip(mask - gm - wm, 0.0, None)
+    if config.deformation and site.anatomy.extra:
+        gm, wm, csf = _atrophy(gm, wm, csf, deform.atrophy)
     centre_vox = _tumour_seed(centre_world, affine, box, brain, wm)
     grown = tumour.grow(rng["tumour"], plan, centre_vox, brain, wm, csf, vox)
     return _Anatomy(gm=gm, wm=wm, csf=csf, brain=brain, box=box, plan=plan, deform=deform, grown=grown)
+
+
+def _atrophy(gm: np.ndarray, wm: np.ndarray, csf: np.ndarray, amount: float) -> tuple[np.ndarray, ...]:
+    """Tissue loss: `amount` of the grey matter and a third of it of the white matter become CSF
+    (wider sulci and ventricles in partial volume)."""
+    gm_loss, wm_loss = gm * amount, wm * (amount / 3.0)
+    return gm - gm_loss, wm - wm_loss, csf + gm_loss + wm_loss
 
 
 def _tumour_seed(
@@ -248,7 +269,7 @@ def _ideal_signals(
             t2: np.ndarray | float = p.t2
             if tissue in TUMOUR:
                 t1, t2 = p.t1 * tumour_mod[sel], p.t2 * tumour_mod[sel]
-            if modality is Modality.T1C:
+            if modality is Modality.T1C or sequence.post_contrast:
                 t1 = post_contrast_t1(t1, delta_r1[tissue][sel])
             signal[sel] += share[sel] * sequence.signal(p.pd, t1, t2)
         ideal[modality] = (signal * pd_mod).astype(np.float32)
@@ -280,6 +301,7 @@ def _scanner_signals(
 ) -> dict[Modality, np.ndarray]:
     """Acquisition before noise: slice blur, bias field and the scanner gain of each modality."""
     lattice_mm, bias_stride = lattice
+    site = site_profile(config.site)
     scaled: dict[Modality, np.ndarray] = {}
     for modality in MODALITIES:
         sequence = protocol.sequences[modality]
@@ -287,7 +309,10 @@ def _scanner_signals(
         if config.slice_blur and sequence.slice_thickness is not None:
             volume = _to_crop(anat, where, values, np.float32)
             axis = sequence.slice_axis
-            volume = acquisition.slice_blur(volume, sequence.slice_thickness, axis, float(vox[axis]))
+            if site.resample_slices:
+                volume = acquisition.thick_slices(volume, sequence.slice_thickness, axis, float(vox[axis]))
+            else:
+                volume = acquisition.slice_blur(volume, sequence.slice_thickness, axis, float(vox[axis]))
             values = volume.ravel()[where]
         if config.bias_field:
             values = values * acquisition.bias_field(
@@ -353,6 +378,11 @@ def _pure_tissue(
     return _to_grid(shape, anat, where, np.where(shares.max(axis=0) >= PURE_FRACTION, codes, 0), np.uint8)
 
 
+def _site_record(site: SiteProfile) -> dict[str, Any]:
+    """The site's name, recorded for a non-default site only (the default cases' records are unchanged)."""
+    return {} if site.name == DEFAULT_NAME else {"site": site.name}
+
+
 def generate_case(index: int, seed: int, config: PhantomConfig = PhantomConfig()) -> PhantomCase:
     """Synthesize case number `index` of the cohort of `seed`. Deterministic in (index, seed, config).
 
@@ -370,7 +400,8 @@ def generate_case(index: int, seed: int, config: PhantomConfig = PhantomConfig()
     fraction = _tissue_fractions(anat, where)
     pd_mod, tumour_mod = _textures(rng["fields"], config, anat, where, vox)
 
-    protocol, tissues, mean_uptake, draws = sample_physics(rng["physics"])
+    site = site_profile(config.site)
+    protocol, tissues, mean_uptake, draws = sample_physics(rng["physics"], site)
     delta_r1, vessel_uptake = _delta_r1(rng["fields"], anat, where, vox, mean_uptake)
     ideal = _ideal_signals(protocol, tissues, fraction, delta_r1, pd_mod, tumour_mod)
 
@@ -393,6 +424,7 @@ def generate_case(index: int, seed: int, config: PhantomConfig = PhantomConfig()
         "vessel_uptake_per_s": vessel_uptake,
         "tumour": {**anat.plan.to_dict(), "label_voxels": counts},
         "deformation": anat.deform.to_dict(),
+        **_site_record(site),
     }
     logger.debug("phantom case %d (seed %d): labels %s, gain %.0f", index, seed, counts, protocol.case_gain)
     return PhantomCase(images=images, seg=seg, affine=affine, protocol=record, pure_tissue=pure)

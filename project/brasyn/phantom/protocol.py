@@ -15,22 +15,15 @@ import numpy as np
 
 from brasyn.constants import MODALITIES, Modality
 from brasyn.phantom import signal as sig
+from brasyn.phantom.site import DEFAULT, SiteProfile
 from brasyn.phantom.tissue import WM_T1_RANGE
 
 FIELD_STRENGTHS = (1.5, 3.0)
-FIELD_PROBABILITIES = (0.4, 0.6)
-# T1 sequence mix per field strength: (SE, GRE, MPRAGE)
-T1_KIND_PROBABILITIES: dict[float, tuple[float, float, float]] = {1.5: (0.6, 0.2, 0.2), 3.0: (0.3, 0.2, 0.5)}
-THICK_SLICE_PROBABILITY = 0.5  # of a 2-D acquisition being reconstructed from 3–6 mm slices
-SLICE_THICKNESS_RANGE = (3.0, 6.0)
-SLICE_AXIS_PROBABILITIES = (0.15, 0.15, 0.70)  # sagittal (L-R), coronal (P-A), axial (S-I)
-SNR_RANGE = (15.0, 45.0)
-BIAS_AMPLITUDE_RANGE = (0.20, 0.30)
-# Shared per-case gain, log-uniform: white matter lands at roughly 150–4000 scanner units.
-CASE_GAIN_RANGE = (200.0, 3000.0)
+# The ranges (field mix, sequence mix, slices, SNR, bias, gains) are those of a site profile
+# (`brasyn.phantom.site`); the default site's are the ones every training cohort was made with.
 # Nominal white matter (PD, T1 ms, T2 ms) the reconstruction scaling refers to
 NOMINAL_WM: dict[float, tuple[float, float, float]] = {1.5: (0.69, 725.0, 75.0), 3.0: (0.69, 920.0, 75.0)}
-MODALITY_GAIN_SIGMA = 0.2  # log-normal sigma of the per-modality factor
+FLAIR_3D_TR_RANGE = (4800.0, 6000.0)  # 3-D (SPACE / CUBE-type) FLAIR: short TR, isotropic
 
 
 @dataclass(frozen=True)
@@ -61,16 +54,17 @@ class Protocol:
         }
 
 
-def _slices(rng: np.random.Generator) -> tuple[float | None, int | None]:
-    if rng.random() >= THICK_SLICE_PROBABILITY:
+def _slices(rng: np.random.Generator, site: SiteProfile) -> tuple[float | None, int | None]:
+    if rng.random() >= site.thick_slice_probability:
         return None, None
-    return float(rng.uniform(*SLICE_THICKNESS_RANGE)), int(rng.choice(3, p=SLICE_AXIS_PROBABILITIES))
+    return float(rng.uniform(*site.slice_thickness_range)), int(rng.choice(3, p=site.slice_axis_probabilities))
 
 
-def _t1_sequence(rng: np.random.Generator, field: float) -> sig.Sequence:
-    kind = str(rng.choice((sig.SPIN_ECHO, sig.SPOILED_GRADIENT_ECHO, sig.MPRAGE), p=T1_KIND_PROBABILITIES[field]))
+def _t1_sequence(rng: np.random.Generator, field: float, site: SiteProfile) -> sig.Sequence:
+    kinds = (sig.SPIN_ECHO, sig.SPOILED_GRADIENT_ECHO, sig.MPRAGE)
+    kind = str(rng.choice(kinds, p=site.t1_kind_probabilities[field]))
     if kind == sig.SPIN_ECHO:
-        thickness, axis = _slices(rng)
+        thickness, axis = _slices(rng, site)
         return sig.Sequence(
             sig.SPIN_ECHO, tr=rng.uniform(400, 600), te=rng.uniform(8, 15), slice_thickness=thickness, slice_axis=axis
         )
@@ -99,28 +93,48 @@ def _t1_sequence(rng: np.random.Generator, field: float) -> sig.Sequence:
     )
 
 
-def sample_protocol(rng: np.random.Generator) -> Protocol:
-    """Draw one case's protocol. t1c repeats the t1n sequence (contrast changes T1, not the sequence)."""
-    field = float(rng.choice(FIELD_STRENGTHS, p=FIELD_PROBABILITIES))
-    t1 = _t1_sequence(rng, field)
-    thickness, axis = _slices(rng)
+def _flair(rng: np.random.Generator, site: SiteProfile) -> sig.Sequence:
+    """A 2-D FLAIR (the default site's only kind) or, at a site that uses them, a 3-D one, possibly
+    acquired after the contrast injection. The variant draws happen only at such a site, so the
+    default site's random streams are untouched."""
+    flair_3d = site.p_flair_3d > 0 and rng.random() < site.p_flair_3d
+    post_contrast = (site.p_post_contrast_flair > 0 and rng.random() < site.p_post_contrast_flair) or None
+    tr = rng.uniform(*(FLAIR_3D_TR_RANGE if flair_3d else (8000, 11000)))
+    # the operator sets TI for a nominal CSF T1, not this patient's exact one: the null is imperfect
+    ti = sig.flair_null_ti(tr, rng.uniform(4000, 4500))
+    thickness, axis = (None, None) if flair_3d else _slices(rng, site)
+    return sig.Sequence(
+        sig.FLAIR,
+        tr=tr,
+        te=rng.uniform(80, 140),
+        ti=ti,
+        slice_thickness=thickness,
+        slice_axis=axis,
+        post_contrast=post_contrast,
+        acquisition="3D" if flair_3d else None,
+    )
+
+
+def sample_protocol(rng: np.random.Generator, site: SiteProfile = DEFAULT) -> Protocol:
+    """Draw one case's protocol at `site`. t1c repeats the t1n sequence (contrast changes T1, not the sequence)."""
+    field = float(rng.choice(FIELD_STRENGTHS, p=site.field_probabilities))
+    t1 = _t1_sequence(rng, field, site)
+    thickness, axis = _slices(rng, site)
     t2 = sig.Sequence(
         sig.FAST_SPIN_ECHO,
-        tr=rng.uniform(5000, 6500),
-        te=rng.uniform(95, 125),
+        tr=rng.uniform(*site.t2_tr_range),
+        te=rng.uniform(*site.t2_te_range),
         slice_thickness=thickness,
         slice_axis=axis,
     )
-    tr = rng.uniform(8000, 11000)
-    # the operator sets TI for a nominal CSF T1, not this patient's exact one: the null is imperfect
-    ti = sig.flair_null_ti(tr, rng.uniform(4000, 4500))
-    thickness, axis = _slices(rng)
-    flair = sig.Sequence(sig.FLAIR, tr=tr, te=rng.uniform(80, 140), ti=ti, slice_thickness=thickness, slice_axis=axis)
+    flair = _flair(rng, site)
     sequences = {Modality.T1N: t1, Modality.T1C: t1, Modality.T2W: t2, Modality.T2F: flair}
-    snr = {m: float(rng.uniform(*SNR_RANGE)) for m in MODALITIES}
-    bias = {m: float(rng.uniform(*BIAS_AMPLITUDE_RANGE)) for m in MODALITIES}
-    case_gain = float(np.exp(rng.uniform(*np.log(CASE_GAIN_RANGE))))
-    modality_gain = {m: float(np.exp(rng.normal(0.0, MODALITY_GAIN_SIGMA))) for m in MODALITIES}
+    snr = {m: float(rng.uniform(*site.snr_range)) for m in MODALITIES}
+    bias = {m: float(rng.uniform(*site.bias_amplitude_range)) for m in MODALITIES}
+    case_gain = float(np.exp(rng.uniform(*np.log(site.case_gain_range))))
+    modality_gain = {
+        m: float(site.modality_gain_offset[m] * np.exp(rng.normal(0.0, site.modality_gain_sigma))) for m in MODALITIES
+    }
     pd, t1, t2 = NOMINAL_WM[field]
     reference = {m: float(sequences[m].signal(pd, t1, t2)) for m in MODALITIES}
     return Protocol(field, sequences, snr, bias, case_gain, modality_gain, reference)

@@ -27,7 +27,9 @@ class Sequence:
     """One acquisition: its kind and timing (ms, degrees). Unused fields stay None.
 
     `slice_thickness` (mm) and `slice_axis` (0, 1, 2 of the BraTS grid) describe 2-D acquisitions
-    that are blurred along one axis; None for 3-D or thin-slice acquisitions.
+    that are blurred along one axis; None for 3-D or thin-slice acquisitions. `post_contrast`: acquired
+    after the gadolinium injection (its T1s are the shortened ones), None before. `acquisition`: "3D"
+    for a 3-D variant of a sequence that is 2-D by default (FLAIR), else None.
     """
 
     kind: str
@@ -39,6 +41,8 @@ class Sequence:
     n_readouts: int | None = None
     slice_thickness: float | None = None
     slice_axis: int | None = None
+    post_contrast: bool | None = None
+    acquisition: str | None = None
 
     def signal(self, pd: ArrayLike, t1: ArrayLike, t2: ArrayLike) -> np.ndarray:
         """Noise-free magnitude signal of tissue(s) with proton density `pd`, `t1` and `t2` (ms)."""

@@ -62,4 +62,4 @@ def recalibration_batches(dataset: SliceDataset, n_slices: int, seed: int, batch
     n = min(n_slices, len(dataset))
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     for start in range(0, n, batch_size):
-        yield dataset.__getitems__(order[start:start + batch_size]).sources
+        yield dataset.batch(order[start:start + batch_size], augment=False).sources  # never augmented

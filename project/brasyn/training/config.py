@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from brasyn.config import from_dict, load_yaml, to_dict
+from brasyn.data.augment import Augmentation
 from brasyn.data.normalization import Normalization
 from brasyn.data.slices import CACHE_DTYPES
 from brasyn.device import canonical_precision, check_device
 from brasyn.errors import ConfigError
 from brasyn.models.config import ModelConfig
 
-PRESETS: tuple[str, ...] = ("paper", "synthetic", "synthetic_wide", "demo", "tiny")
+PRESETS: tuple[str, ...] = ("paper", "synthetic", "synthetic_wide", "synthetic_robust", "demo", "tiny")
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,10 @@ class DataConfig:
     `<output>/cache`. Shared by the four targets; delete it after training to free the disk."""
     cache_dtype: str = "float16"
     """Storage type of the cached normalised slices (float16 halves the disk use)."""
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    """nnU-Net-style augmentation of each training slice (`brasyn.data.augment`): spatial transforms of
+    sources, target and labels alike, intensity transforms of the sources only. All off by default
+    (the paper); validation and BatchNorm recalibration always see the slices as cached."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.validation_fraction < 1.0:

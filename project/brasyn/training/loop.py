@@ -110,6 +110,7 @@ def _epoch_loader(
         dataset, num_replicas=rt.world_size, rank=rt.rank, shuffle=True, seed=seed, drop_last=True
     )
     sampler.set_epoch(epoch)
+    dataset.set_epoch(epoch)  # the augmentation draws of this epoch (workers copy the dataset at start)
     return DataLoader(
         dataset,
         batch_size=batch_size,

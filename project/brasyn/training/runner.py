@@ -139,7 +139,9 @@ def _train_target(
     config = setup.training
     ckpt_path = output_dir / checkpoint_filename(target)
     rpath = resume_path(output_dir, target)
-    train_ds = SliceDataset(train_cases, target, setup.model.image_size)
+    train_ds = SliceDataset(
+        train_cases, target, setup.model.image_size, augmentation=config.data.augmentation, seed=config.seed
+    )
     val_ds = SliceDataset(val_cases, target, setup.model.image_size) if val_cases else None
     s1, s2 = config.stage1, config.stage2
     total1 = total_steps(
