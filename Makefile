@@ -75,7 +75,7 @@ mlcube-run: mlcube-venv
 # (DEMO_SEGMENTER, the bundled one by default) on the real set vs the completed set; also the
 # Dice of the model's own segmentation decoder, and QC pictures.
 DEMO ?= demo
-DEMO_CASES ?= 8
+DEMO_CASES ?= 4
 DEMO_SEGMENTER ?= bundled
 demo: install
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
