@@ -38,7 +38,7 @@ from brasyn import __version__
 from brasyn.constants import Modality, sources_for
 from brasyn.data.normalization import IntensityModel, Normalization
 from brasyn.errors import CheckpointError, ConfigError
-from brasyn.io.atomic import atomic_path
+from brasyn.io.torch_files import float32_state, load_weights_file, save_weights_file
 
 CHECKPOINT_FORMAT = 1
 KINDS = ("plave", "polynomial")
@@ -117,11 +117,7 @@ class Checkpoint:
             payload["state_dict"] = {
                 k: (v.half() if torch.is_floating_point(v) else v) for k, v in payload["state_dict"].items()
             }
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            torch.save(payload, tmp)
-        return path
+        return save_weights_file(payload, path)
 
     # ----------------------------------------------------------------------------------------------
     # Reading
@@ -131,12 +127,7 @@ class Checkpoint:
         """Load, validate and migrate a checkpoint file (CPU tensors, float32 weights); every problem is
         a `CheckpointError` naming the file. `target`: the modality the caller expects it to synthesize."""
         path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: checkpoint not found")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for corrupt files
-            raise CheckpointError(f"{path}: cannot load checkpoint ({type(exc).__name__}: {exc})") from exc
+        payload = load_weights_file(path, "checkpoint")
         checkpoint = cls.from_payload(payload, source=str(path))
         if target is not None and checkpoint.target != Modality(target):
             raise CheckpointError(f"{path}: expected a model for {target}, found one for {checkpoint.target}")
@@ -171,7 +162,7 @@ class Checkpoint:
             kind=payload["kind"],
             target=target,
             model_config=dict(model_config),
-            state_dict={k: (v.float() if torch.is_floating_point(v) else v) for k, v in payload["state_dict"].items()},
+            state_dict=float32_state(payload["state_dict"]),
             intensity_model=_intensity_model(payload["intensity_model"], source),
             normalization=_normalization(payload["normalization"], source),
             training_config=dict(payload.get("training_config") or {}),

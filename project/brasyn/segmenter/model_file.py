@@ -21,7 +21,7 @@ from brasyn import __version__
 from brasyn.constants import MODALITIES
 from brasyn.data.normalization import Normalization
 from brasyn.errors import CheckpointError
-from brasyn.io.atomic import atomic_path
+from brasyn.io.torch_files import float32_state, load_weights_file, save_weights_file
 from brasyn.models.segmenter import SegmenterConfig, SegmenterUNet
 
 SEGMENTER_FORMAT = 1
@@ -59,22 +59,13 @@ def save_segmenter(
         "metrics": metrics,
         "code_version": __version__,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
+    return save_weights_file(payload, path)
 
 
 def load_segmenter(path: Path) -> tuple[SegmenterUNet, Normalization, dict[str, Any]]:
     """(eval-mode float32 network, normalisation, the whole checkpoint dict); errors are `CheckpointError`s."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: segmenter checkpoint not found (train one with `brasyn segmenter fit`)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt files
-        raise CheckpointError(f"{path}: cannot load segmenter checkpoint ({type(exc).__name__}: {exc})") from exc
+    payload = load_weights_file(path, "segmenter checkpoint", " (train one with `brasyn segmenter fit`)")
     if not isinstance(payload, dict) or any(k not in payload for k in REQUIRED_KEYS):
         raise CheckpointError(f"{path}: not a brasyn segmenter checkpoint (expected keys {', '.join(REQUIRED_KEYS)})")
     if payload["kind"] != SEGMENTER_KIND or payload["format"] != SEGMENTER_FORMAT:
@@ -86,9 +77,8 @@ def load_segmenter(path: Path) -> tuple[SegmenterUNet, Normalization, dict[str, 
         raise CheckpointError(f"{path}: unexpected channel order {payload['channels']}")
     config = SegmenterConfig.from_dict(dict(payload["model_config"]))
     model = SegmenterUNet.from_config(config)
-    state = {k: (v.float() if torch.is_floating_point(v) else v) for k, v in payload["state_dict"].items()}
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(float32_state(payload["state_dict"]))
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not match the model config ({exc})") from exc
     model.eval()
