@@ -80,11 +80,11 @@ DEMO_SEGMENTER ?= bundled
 demo: install
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BRASYN) phantom validation $(DEMO)/data $(DEMO)/labels --cases $(DEMO_CASES) --seed 2024 --no-progress
-	printf 'infer:\n  write_segmentation: true\n  segmentation_path: %s\n' "$(abspath $(DEMO))/segmentations" > $(DEMO)/parameters.yaml
+	printf 'infer:\n  segmentation_dir: %s\n' "$(abspath $(DEMO))/segmentations" > $(DEMO)/parameters.yaml
 	$(PY) project/mlcube.py infer --data_path=$(DEMO)/data --output_path=$(DEMO)/predictions \
 		--parameters_file=$(DEMO)/parameters.yaml --weights=workspace/additional_files
 	$(BRASYN) infer $(DEMO)/data $(DEMO)/baseline --weights workspace/baseline --no-progress
-	$(BRASYN) evaluate --pred $(DEMO)/predictions --labels $(DEMO)/labels --seg $(DEMO)/segmentations \
+	$(BRASYN) evaluate --pred $(DEMO)/predictions --labels $(DEMO)/labels --segmentation-dir $(DEMO)/segmentations \
 		--baseline $(DEMO)/baseline --out $(DEMO)/report --segmenter '$(DEMO_SEGMENTER)'
 	@echo "Pictures: $(DEMO)/report/overview.png and $(DEMO)/report/qc/<case>.png; scores: $(DEMO)/report/cases.csv, summary.json"
 

@@ -7,7 +7,7 @@ same cases, alternated in one process so that both see the same background load.
 
 Per model size it reports medians over `--repeats` of seconds per case (wall, and CPU seconds of the
 process, the less noisy figure on a shared machine), the per-stage breakdown (read and validate,
-normalise, network, restore scale and background, write; the engine's stages overlap, so they sum to
+normalize, network, restore scale and background, write; the engine's stages overlap, so they sum to
 more than its wall time) and the peak resident memory of each run. Model loading is included in both.
 For the models in `--mirrored` (default: demo) it also times the engine with its default test-time
 mirroring, alternated with the other two, and reports what mirroring costs against one pass.
@@ -31,7 +31,7 @@ import common
 import naive
 
 from brasyn.constants import BRATS_SHAPE, Modality
-from brasyn.inference import synthesize_folder
+from brasyn.inference import InferenceSettings, synthesize_folder
 from brasyn.inference.engine import STAGES
 from brasyn.inference.settings import DEFAULT_MIRROR_AXES
 
@@ -53,9 +53,8 @@ def run_engine(data: Path, out: Path, weights: Path, device: str, mirror_axes: t
     """The engine; by default one pass per slice, as the naive reference makes (`mirror_axes`)."""
 
     def run():
-        summary = synthesize_folder(
-            data, out, weights, device=device, overwrite=True, progress=False, mirror_axes=mirror_axes
-        )
+        settings = InferenceSettings(device=device, overwrite=True, progress=False, mirror_axes=mirror_axes)
+        summary = synthesize_folder(data, out, weights, settings=settings)
         if not summary.ok or not summary.done:
             raise RuntimeError(summary.format())
         return {s: sum(r.timings[s] for r in summary.done) for s in STAGES}, len(summary.done)

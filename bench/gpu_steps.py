@@ -29,7 +29,7 @@ import torch
 
 from brasyn.constants import BRATS_SHAPE, Modality, sources_for
 from brasyn.data.normalization import IntensityModel
-from brasyn.inference import Predictor
+from brasyn.inference import InferenceSettings, Predictor
 from brasyn.models.generator import Generator
 
 TARGET = Modality.T2F
@@ -49,14 +49,14 @@ def sync(device: torch.device) -> None:
 
 
 def make_predictor(name: str, device: str, **options) -> Predictor:
-    """One network pass per slice (no test-time mirroring) unless `options` say otherwise: the
-    variants are compared at equal work."""
+    """One network pass per slice (no test-time mirroring) unless `options` (`InferenceSettings`
+    fields) say otherwise: the variants are compared at equal work."""
     options.setdefault("mirror_axes", ())
     config = common.model_config(name)
     torch.manual_seed(0)
     intensity = IntensityModel(TARGET, sources_for(TARGET), intercept=0.0, coefficients=(1 / 3,) * 3)
     return Predictor(Generator.from_config(config), target=TARGET, intensity_model=intensity,
-                     image_size=config.image_size, device=device, **options)
+                     image_size=config.image_size, settings=InferenceSettings(device=device, **options))
 
 
 def time_variant(predictor: Predictor, case: dict, slices: np.ndarray, repeats: int) -> dict:

@@ -1,7 +1,7 @@
 """The naive reference for `bench_inference.py`: what an ordinary first implementation does.
 
 One case at a time with synchronous file I/O; every axial slice (no empty-slice skip) through the
-network one at a time (batch 1, float32, NCHW, torch's default threads); the same normalisation, the
+network one at a time (batch 1, float32, NCHW, torch's default threads); the same normalization, the
 same padding and its inverse, the same checkpoints, the same output files as the engine.
 """
 
@@ -43,7 +43,7 @@ def synthesize_case(
     stack = np.stack([normalized[m] for m in sources_for(target)])  # (3, H, W, D)
     stack = stack.transpose(3, 0, 1, 2)  # (D, 3, H, W)
     now = time.perf_counter()
-    timings["normalise"] += now - clock
+    timings["normalize"] += now - clock
     clock = now
     outputs = []
     with torch.inference_mode():
@@ -51,7 +51,7 @@ def synthesize_case(
             padded, record = pad_slices(
                 np.ascontiguousarray(stack[z : z + 1]), model.size, value=BACKGROUND
             )  # (1, 3, S, S)
-            out = model.model(torch.from_numpy(padded).to(model.device), with_seg=False)
+            out = model.model(torch.from_numpy(padded).to(model.device), with_segmentation=False)
             outputs.append(out.image[:, 0].clamp(-1, 1).cpu().numpy())  # (1, S, S)
     now = time.perf_counter()
     timings["network"] += now - clock
@@ -65,7 +65,7 @@ def synthesize_case(
 
 def synthesize_folder(data: Path, output: Path, weights: Path, device: str = "cpu", models: dict | None = None) -> dict:
     """Every case of `data` into `output`; returns {stage: seconds summed over cases}, n cases."""
-    timings = dict.fromkeys(("read", "normalise", "network", "restore", "write"), 0.0)
+    timings = dict.fromkeys(("read", "normalize", "network", "restore", "write"), 0.0)
     models = {} if models is None else models
     output.mkdir(parents=True, exist_ok=True)
     cases = discover_cases(data)

@@ -117,15 +117,12 @@ def train(
 ) -> None:
     """Train the four dedicated models; their checkpoints land in output_path (run state in output_path/training/)."""
     from brasyn.checkpoint import checkpoint_filename
-    from brasyn.constants import MODALITIES, parse_targets
     from brasyn.io.atomic import atomic_path
-    from brasyn.training import load_training_setup
+    from brasyn.training import TrainParameters
     from brasyn.training import train as run_training
 
-    section = dict(read_parameters(parameters_file).get("train") or {})
-    targets_raw = section.pop("targets", None)
-    targets = tuple(parse_targets(targets_raw, "train.targets")) if targets_raw else MODALITIES
-    setup = load_training_setup(section)
+    parameters = TrainParameters.from_dict(read_parameters(parameters_file).get("train"))
+    setup, targets = parameters.setup, parameters.targets
     output_path.mkdir(parents=True, exist_ok=True)
     # Run state (slice cache, resume files, metrics) stays in a sub-folder so that output_path's top
     # level holds exactly the checkpoints inference reads (the additional_files MedPerf ships).

@@ -25,7 +25,7 @@ from brasyn.inference import InferenceSettings, Predictor
 from brasyn.io.nifti import load_volume
 
 REPO = Path(__file__).resolve().parents[1]
-METRICS = ("ssim_container", "ssim_full", "ssim_healthy_region", "ssim_tumor_region", "psnr_brain")
+METRICS = ("ssim_container", "ssim_full", "ssim_healthy_region", "ssim_tumour_region", "psnr_brain")
 
 
 def parse_axes(text: str) -> tuple[int, ...]:

@@ -24,13 +24,14 @@ from brasyn.constants import Modality
 from brasyn.data.cases import load_case
 from brasyn.data.normalization import brain_mask
 from brasyn.evaluation.folder import read_labels
+from brasyn.evaluation.report import with_current_names
 from brasyn.io.nifti import load_volume
 
 TARGETS = ("t1n", "t1c", "t2w", "t2f")
 METRICS = (
     ("ssim_healthy_region", "healthy-brain SSIM", 4),
     ("ssim_container", "MedPerf-2023 SSIM", 4),
-    ("ssim_tumor_region", "SSIM in tumour", 4),
+    ("ssim_tumour_region", "SSIM in tumour", 4),
     ("psnr_brain", "PSNR brain (dB)", 2),
     ("enhancement_recovered", "enhancement recovered", 2),
 )
@@ -51,14 +52,15 @@ def score_table(cohorts: list[Path]) -> str:
         for key, title, digits in METRICS:
             cells = []
             for runs in summaries:
-                model = runs["model"]["per_missing_modality"].get(target, {}).get(key)
-                baseline = runs["baseline"]["per_missing_modality"].get(target, {}).get(key)
+                model = with_current_names(runs["model"]["per_missing_modality"].get(target, {})).get(key)
+                baseline = with_current_names(runs["baseline"]["per_missing_modality"].get(target, {})).get(key)
                 cells.append(_cell(model, baseline, digits))
             if all(c == "-" for c in cells):
                 continue
             lines.append(f"| {target} | {title} | " + " | ".join(cells) + " |")
     for key, title, digits in METRICS[:4]:
-        cells = [_cell(r["model"]["mean"].get(key), r["baseline"]["mean"].get(key), digits) for r in summaries]
+        means = [(with_current_names(r["model"]["mean"]), with_current_names(r["baseline"]["mean"])) for r in summaries]
+        cells = [_cell(model.get(key), baseline.get(key), digits) for model, baseline in means]
         lines.append(f"| mean | {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

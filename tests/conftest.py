@@ -37,7 +37,7 @@ def write_case(
     *,
     shape=TINY_SHAPE,
     seed: int = 0,
-    with_seg: bool = False,
+    with_labels: bool = False,
     extension: str = ".nii.gz",
 ) -> Path:
     """Write a case folder `root/case_id/` holding `modalities` (and optionally the seg)."""
@@ -47,7 +47,7 @@ def write_case(
     geometry = new_geometry(shape, BRATS_AFFINE)
     for modality in modalities:
         write_volume(images[Modality(modality)], folder / image_filename(case_id, modality, extension), geometry)
-    if with_seg:
+    if with_labels:
         write_volume(seg, folder / image_filename(case_id, "seg", extension), geometry, dtype=np.uint8)
     return folder
 

@@ -16,7 +16,7 @@ from torch import nn
 from brasyn.checkpoint import Checkpoint, checkpoint_filename
 from brasyn.constants import MODALITIES, Modality, image_filename, sources_for
 from brasyn.data.normalization import IntensityModel, Normalization
-from brasyn.inference import Predictor
+from brasyn.inference import InferenceSettings, Predictor
 from brasyn.io.nifti import load_volume
 
 COHORT_SHAPE = (48, 48, 12)  # fits the tiny model's 64 x 64 slices
@@ -115,19 +115,25 @@ class Out:
 
 
 class CopyChannel(nn.Module):
-    """A 'model' whose synthesized image is source channel k (no with_seg keyword: kind-agnostic path)."""
+    """A 'model' whose synthesized image is source channel k (no with_segmentation keyword: kind-agnostic path)."""
 
     def __init__(self, k: int = 0) -> None:
         super().__init__()
         self.k = k
         self.seen: list[torch.Tensor] = []
 
-    def forward(self, x, *, with_seg=False):
+    def forward(self, x, *, with_segmentation=False):
         self.seen.append(x.clone())
         return Out(x[:, self.k : self.k + 1])
 
 
-def copy_predictor(target=T2F, k=0, image_size=64, **kw) -> Predictor:
-    """A Predictor around `CopyChannel(k)` with the hand-made intensity model."""
-    model = CopyChannel(k)
-    return Predictor(model, target=target, intensity_model=hand_intensity_model(target), image_size=image_size, **kw)
+def copy_predictor(target=T2F, k=0, image_size=64, **settings) -> Predictor:
+    """A Predictor around `CopyChannel(k)` with the hand-made intensity model; `settings` are
+    `InferenceSettings` fields."""
+    return Predictor(
+        CopyChannel(k),
+        target=target,
+        intensity_model=hand_intensity_model(target),
+        image_size=image_size,
+        settings=InferenceSettings(**settings),
+    )

@@ -204,3 +204,29 @@ def test_only_the_checkpoint_record_reads_checkpoint_keys():
     }
     assert {module: found for module, found in reads.items() if found} == {}
     assert _key_reads(PACKAGE_ROOT / "checkpoint.py")  # the check sees the reads where they belong
+
+
+RUN_OPTIONS = ("device", "precision", "batch_size", "channels_last", "mirror_axes", "overwrite", "progress")
+"""`InferenceSettings` fields: how a run goes, which travel as that one record, never loose."""
+
+
+def _signatures(tree: ast.Module) -> dict[str, ast.arguments]:
+    return {node.name: node.args for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+
+
+def test_inference_settings_travel_as_one_record():
+    """The inference entry points (engine, one-call API, predictor) take the settings record: no loose
+    run option and no `**overrides` beside it, so a setting is validated once, where it is made."""
+    checked = {
+        "inference/engine.py": ("synthesize_folder", "load_predictors"),
+        "inference/api.py": ("synthesize",),
+        "inference/predictor.py": ("__init__", "from_checkpoint", "from_record"),
+    }
+    for relative, functions in checked.items():
+        signatures = _signatures(ast.parse((PACKAGE_ROOT / relative).read_text()))
+        for function in functions:
+            args = signatures[function]
+            names = {a.arg for a in args.args + args.kwonlyargs}
+            assert args.kwarg is None, f"{relative}: {function} takes **{args.kwarg.arg}"
+            assert "settings" in names, f"{relative}: {function} does not take the settings record"
+            assert not names & set(RUN_OPTIONS), f"{relative}: {function} takes {sorted(names & set(RUN_OPTIONS))}"

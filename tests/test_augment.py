@@ -143,7 +143,7 @@ def test_dataset_augments_per_epoch_deterministically_and_batch_can_skip_it(tmp_
     from tests.conftest import write_case
 
     for k in range(2):
-        write_case(tmp_path / "train", f"BraTS-GLI-0000{k}-000", seed=k, with_seg=True)
+        write_case(tmp_path / "train", f"BraTS-GLI-0000{k}-000", seed=k, with_labels=True)
     cached = build_slice_cache(discover_cases(tmp_path / "train"), tmp_path / "cache", CacheOptions(), progress=False)
     augmentation = Augmentation(spatial=ALL_SPATIAL, intensity=ALL_INTENSITY)
     plain = SliceDataset(cached, Modality.T1C, 32)

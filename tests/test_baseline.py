@@ -59,7 +59,7 @@ def test_module_contract_and_background():
     sources = torch.rand(2, 3, 16, 16) * 2 - 1
     sources[:, :, :4, :] = -1.0  # background: every source at -1
     sources[0, 1, 8, 8] = -1.0  # one source at -1 inside the brain is not background
-    out = model(sources, with_seg=True)
+    out = model(sources, with_segmentation=True)
     assert isinstance(out, GeneratorOutput)
     assert out.image.shape == (2, 1, 16, 16) and out.seg_logits is None
     assert torch.all(out.image[:, :, :4] == -1.0)
@@ -78,14 +78,14 @@ def test_config_is_strict():
 
 def test_fit_save_load_build_gives_identical_outputs(case_factory, tmp_path):
     for k in range(3):
-        case_factory(f"BraTS-GLI-0000{k}-000", with_seg=True, seed=k)
+        case_factory(f"BraTS-GLI-0000{k}-000", with_labels=True, seed=k)
     case_factory("BraTS-GLI-00009-000", modalities=MODALITIES[:3], seed=9)  # incomplete: skipped
     fitted = fit_baseline(case_factory.root, Modality.T2W, {"degree": 2, "voxels_per_case": 500})
     assert fitted.kind == "polynomial" and fitted.target is Modality.T2W
     assert [m.value for m in fitted.sources] == ["t1n", "t1c", "t2f"]
     assert fitted.model_config == {"degree": 2, "image_size": 256}
     assert fitted.normalization == Normalization(percentile=99.5, headroom=2.0)
-    assert "percentile" not in fitted.training_config  # the normalisation is stored once
+    assert "percentile" not in fitted.training_config  # the normalization is stored once
     assert fitted.data_summary["cases"] == 3 and fitted.data_summary["voxels"] == 1500
     assert fitted.metrics["train_r2"] > 0.5  # the tiny cases share structure across modalities
     path = fitted.save(tmp_path / "w" / checkpoint_filename(Modality.T2W))
@@ -100,7 +100,7 @@ def test_fit_save_load_build_gives_identical_outputs(case_factory, tmp_path):
 
 def test_fit_is_seeded(case_factory):
     for k in range(2):
-        case_factory(f"BraTS-GLI-0000{k}-000", with_seg=True, seed=k)
+        case_factory(f"BraTS-GLI-0000{k}-000", with_labels=True, seed=k)
     config = BaselineFitConfig(voxels_per_case=300, seed=3)
     first = fit_baseline(case_factory.root, Modality.T1C, config).state_dict["coefficients"]
     again = fit_baseline(case_factory.root, Modality.T1C, config).state_dict["coefficients"]
@@ -118,7 +118,7 @@ def test_fit_without_complete_cases_fails(case_factory):
 
 def test_cli_writes_the_four_checkpoints(case_factory, tmp_path):
     for k in range(2):
-        case_factory(f"BraTS-GLI-0000{k}-000", with_seg=True, seed=k)
+        case_factory(f"BraTS-GLI-0000{k}-000", with_labels=True, seed=k)
     out = tmp_path / "weights"
     result = CliRunner().invoke(app, ["baseline", "fit", str(case_factory.root), str(out), "--voxels-per-case", "200"])
     assert result.exit_code == 0, result.output

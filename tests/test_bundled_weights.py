@@ -47,12 +47,12 @@ def test_bundled_models_record_how_they_were_made():
         checkpoint = Checkpoint.load(folder / checkpoint_filename(target), target=target)
         # the recorded config is the one the weights were trained with
         assert checkpoint.model_config == load_training_setup(record["config"]).to_dict()["model"]
-        assert checkpoint.normalization == Normalization()  # today's normalisation
+        assert checkpoint.normalization == Normalization()  # today's normalization
         assert (folder / "metrics" / f"metrics_{target.value}.csv").is_file()
 
 
 def _training_normalization(folder: str, target: Modality):
-    """The normalisation the bundled model of `target` was trained with, from the record beside it."""
+    """The normalization the bundled model of `target` was trained with, from the record beside it."""
     import json
 
     import torch
@@ -63,7 +63,7 @@ def _training_normalization(folder: str, target: Modality):
     if folder == "additional_files":
         record = json.loads((WORKSPACE / folder / "provenance.json").read_text())["targets"][target.value]
         return load_training_setup(record["config"]).training.data.normalization
-    # the baseline records its fitting config in the checkpoint (older files: with the normalisation)
+    # the baseline records its fitting config in the checkpoint (older files: with the normalization)
     raw = torch.load(WORKSPACE / folder / checkpoint_filename(target), weights_only=True)["training_config"]
     known = {*BaselineFitConfig.__dataclass_fields__, "percentile", "headroom"}
     fields = {k: v for k, v in raw.items() if k in known}
@@ -72,14 +72,14 @@ def _training_normalization(folder: str, target: Modality):
 
 @pytest.mark.parametrize("folder", ["additional_files", "baseline"])
 @pytest.mark.parametrize("target", MODALITIES)
-def test_training_and_inference_normalise_a_case_identically(folder, target, case_factory, tmp_path):
+def test_training_and_inference_normalize_a_case_identically(folder, target, case_factory, tmp_path):
     """The slice cache (training) and the predictor (inference) feed the network the same numbers."""
     from brasyn.data.cases import discover_cases
     from brasyn.data.slices import CacheOptions, cache_case
     from brasyn.data.slicing import crop_slices
     from brasyn.io.nifti import load_volume
 
-    case_factory("BraTS-GLI-00001-000", with_seg=True, shape=(40, 36, 6), seed=5)
+    case_factory("BraTS-GLI-00001-000", with_labels=True, shape=(40, 36, 6), seed=5)
     (case,) = discover_cases(case_factory.root)
     options = CacheOptions(normalization=_training_normalization(folder, target), tumour_slices_only=False,
                            dtype="float32")

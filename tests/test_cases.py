@@ -90,8 +90,8 @@ def test_data_path_must_be_a_folder(tmp_path):
 
 
 def test_seg_is_found_and_loaded_as_labels(case_factory):
-    folder = case_factory("c1", with_seg=True)
-    volumes = load_case(read_case_folder(folder), with_seg=True)
+    folder = case_factory("c1", with_labels=True)
+    volumes = load_case(read_case_folder(folder), with_labels=True)
     assert volumes.seg is not None and volumes.seg.dtype == np.uint8
     assert set(np.unique(volumes.seg)) == {0, 1, 2, 3}
 

@@ -28,6 +28,7 @@ from brasyn.checkpoint import checkpoint_filename
 from brasyn.constants import BRATS_AFFINE, MODALITIES, Modality, image_filename, sources_for
 from brasyn.errors import InputError
 from brasyn.inference import (
+    InferenceSettings,
     OutputError,
     Predictor,
     synthesize_folder,
@@ -41,7 +42,7 @@ from brasyn.models.config import ModelConfig
 def test_folder_predictions_follow_the_brasyn_contract(weights, cohort, tmp_path):
     data, missing = cohort
     before = tree(data)
-    summary = synthesize_folder(data, tmp_path / "out", weights, batch_size=5)
+    summary = synthesize_folder(data, tmp_path / "out", weights, settings=InferenceSettings(batch_size=5))
     assert summary.ok
     assert [r.case_id for r in summary.done] == sorted(missing)
     assert {r.case_id: r.target for r in summary.done} == missing
@@ -141,7 +142,7 @@ def test_existing_predictions_are_kept_unless_overwrite(weights, cohort, tmp_pat
     assert [r.case_id for r in summary.skipped] == [first_case]
     assert "exists" in summary.skipped[0].reason and summary.ok
     assert existing.read_bytes() == b"keep me"
-    summary = synthesize_folder(data, out, weights, overwrite=True)
+    summary = synthesize_folder(data, out, weights, settings=InferenceSettings(overwrite=True))
     assert len(summary.done) == 4
     check_prediction_folder(out, data, missing)
 
@@ -152,7 +153,7 @@ def test_failed_case_with_overwrite_leaves_no_stale_prediction(weights, tmp_path
     out.mkdir()
     (out / "case-a-t2f.nii.gz").write_bytes(b"stale")
     (folder / "case-a-t1c.nii.gz").write_bytes(b"garbage")
-    summary = synthesize_folder(data, out, weights, overwrite=True)
+    summary = synthesize_folder(data, out, weights, settings=InferenceSettings(overwrite=True))
     assert [r.case_id for r in summary.failed] == ["case-a"]
     assert list(out.iterdir()) == []
 
@@ -271,7 +272,7 @@ def test_file_io_runs_in_background_threads(weights, cohort, tmp_path, monkeypat
 
 def test_each_case_reports_its_stage_timings(weights, cohort, tmp_path):
     data, _ = cohort
-    summary = synthesize_folder(data, tmp_path / "out", weights, io_workers=3)
+    summary = synthesize_folder(data, tmp_path / "out", weights, settings=InferenceSettings(io_workers=3))
     assert len(summary.done) == 4
     for result in summary.done:
         assert list(result.timings) == list(engine_module.STAGES)
@@ -290,7 +291,7 @@ def test_a_cases_seconds_exclude_the_next_cases_network_time(weights, cohort, tm
 
     monkeypatch.setattr(Predictor, "run", slow_run)
     with caplog.at_level(logging.INFO, logger="brasyn.inference.engine"):
-        summary = synthesize_folder(data, tmp_path / "out", weights, mirror_axes=())
+        summary = synthesize_folder(data, tmp_path / "out", weights, settings=InferenceSettings(mirror_axes=()))
     assert len(summary.done) == 4
     for result in summary.done:
         assert result.timings["network"] >= pause
@@ -317,7 +318,7 @@ def test_engine_leaves_a_core_to_file_io_from_4_cores_and_restores_the_threads(
     before = torch.get_num_threads()
     torch.set_num_threads(cores)
     try:
-        synthesize_folder(data, tmp_path / "out", weights, device="cpu")
+        synthesize_folder(data, tmp_path / "out", weights, settings=InferenceSettings(device="cpu"))
         assert torch.get_num_threads() == cores
     finally:
         torch.set_num_threads(before)
@@ -327,7 +328,7 @@ def test_engine_leaves_a_core_to_file_io_from_4_cores_and_restores_the_threads(
 def test_segmentation_goes_to_its_own_folder(weights, cohort, tmp_path):
     data, missing = cohort
     summary = synthesize_folder(
-        data, tmp_path / "out", weights, write_segmentation=True, segmentation_path=str(tmp_path / "seg")
+        data, tmp_path / "out", weights, settings=InferenceSettings(segmentation_dir=str(tmp_path / "seg"))
     )
     assert summary.ok
     check_prediction_folder(tmp_path / "out", data, missing)
@@ -343,7 +344,7 @@ def test_segmentation_goes_to_its_own_folder(weights, cohort, tmp_path):
         assert (seg[~brain] == 0).all()
     with pytest.raises(OutputError):
         synthesize_folder(
-            data, tmp_path / "o2", weights, write_segmentation=True, segmentation_path=str(tmp_path / "o2")
+            data, tmp_path / "o2", weights, settings=InferenceSettings(segmentation_dir=str(tmp_path / "o2"))
         )
 
 
@@ -366,7 +367,7 @@ def test_engine_is_model_kind_agnostic_polynomial_checkpoint(tmp_path, caplog):
     write_case(data, "case-p", (Modality.T1N, Modality.T1C, Modality.T2W), shape=COHORT_SHAPE, seed=4)
     with caplog.at_level(logging.WARNING):
         summary = synthesize_folder(
-            data, tmp_path / "out", weights, write_segmentation=True, segmentation_path=str(tmp_path / "seg")
+            data, tmp_path / "out", weights, settings=InferenceSettings(segmentation_dir=str(tmp_path / "seg"))
         )
     assert summary.ok and [r.case_id for r in summary.done] == ["case-p"]
     assert "no segmentation decoder" in caplog.text

@@ -82,7 +82,7 @@ def test_container_data_range_is_taken_from_the_data():
     np.testing.assert_allclose(auto, container_ssim_map(pred, truth, normalize=False, data_range=data_range))
 
 
-# ----------------------------------------------------------------------------------- normalisation
+# ----------------------------------------------------------------------------------- normalization
 
 
 def _brain_volume():
@@ -90,7 +90,7 @@ def _brain_volume():
     return images[Modality.T2W].astype(np.float64), seg
 
 
-def test_container_normalisation_divides_both_by_254_times_the_truth_percentile():
+def test_container_normalization_divides_both_by_254_times_the_truth_percentile():
     truth, _ = _brain_volume()
     pred = truth * 0.5 - 10.0
     constant = 254.0 * np.percentile(truth, 99.5)
@@ -99,7 +99,7 @@ def test_container_normalisation_divides_both_by_254_times_the_truth_percentile(
     np.testing.assert_allclose(p, np.clip(pred, 0, None) / constant)
 
 
-def test_percentile_normalisation_clips_to_own_percentiles():
+def test_percentile_normalization_clips_to_own_percentiles():
     volume = np.arange(1000, dtype=np.float64) - 100.0  # P0.5 < 0 → raised to 0
     out = percentile_normalize(volume)
     top = np.percentile(volume, 99.5)
@@ -115,7 +115,7 @@ def test_identity_scores_one():
     assert container_ssim(truth, truth) == pytest.approx(1.0, abs=1e-12)
     scores = percentile_scores(truth, truth, seg > 0, truth > 0)
     assert scores.ssim_full == pytest.approx(1.0, abs=1e-12)
-    assert scores.ssim_tumor_region == pytest.approx(1.0, abs=1e-12)
+    assert scores.ssim_tumour_region == pytest.approx(1.0, abs=1e-12)
     assert scores.ssim_healthy_region == pytest.approx(1.0, abs=1e-12)
     assert scores.mse_brain == 0.0 and math.isinf(scores.psnr_brain)
 
@@ -138,7 +138,7 @@ def test_whole_map_tumour_ssim_hides_a_bad_tumour_but_the_region_mean_does_not()
     tumour = seg > 0
     bad = np.where(tumour, truth.mean(), truth)  # tumour replaced by a flat grey
     scores = percentile_scores(bad, truth, tumour, truth > 0)
-    assert scores.ssim_tumor > scores.ssim_tumor_region + 0.2
+    assert scores.ssim_tumour > scores.ssim_tumour_region + 0.2
     assert scores.ssim_healthy_region > 0.99
 
 
@@ -173,7 +173,7 @@ CASES = {"BraTS-GLI-00001-000": Modality.T2W, "BraTS-GLI-00002-000": Modality.T1
 def make_labels(root: Path, cases=CASES) -> Path:
     """The MedPerf labels layout: missing.json + original_data/<case>/ with all 4 images and the seg."""
     for k, case_id in enumerate(cases):
-        write_case(root / "original_data", case_id, with_seg=True, seed=k)
+        write_case(root / "original_data", case_id, with_labels=True, seed=k)
     (root / "missing.json").write_text(json.dumps({c: m.value for c, m in cases.items()}))
     return root
 
@@ -218,7 +218,7 @@ def test_read_labels_without_missing_json_fails(tmp_path):
 
 def test_clean_folder_has_no_problems_and_perfect_scores(layout):
     labels, pred, seg = layout
-    evaluation = evaluate(pred, labels, seg_dir=seg)
+    evaluation = evaluate(pred, labels, segmentation_dir=seg)
     assert evaluation.clean
     run = evaluation.runs[0]
     assert [c.status for c in run.cases] == ["ok"] * 3
@@ -310,7 +310,7 @@ def test_cli_writes_csv_json_and_pictures(layout, tmp_path):
             str(pred),
             "--labels",
             str(labels),
-            "--seg",
+            "--segmentation-dir",
             str(seg),
             "--baseline",
             str(baseline),
@@ -327,6 +327,18 @@ def test_cli_writes_csv_json_and_pictures(layout, tmp_path):
         (run, c, m.value) for run in ("model", "baseline") for c, m in CASES.items()
     ]
     assert float(rows[0]["dice_ET"]) == 1.0 and rows[3]["dice_ET"] == ""  # no segmentations for the baseline
+    # a report written before "tumour" was the one spelling still reads, under today's names
+    from brasyn.evaluation.report import RENAMED_COLUMNS, read_cases_csv
+
+    assert read_cases_csv(out / "cases.csv") == rows
+    old_names = {new: old for old, new in RENAMED_COLUMNS.items()}
+    older = tmp_path / "older.csv"
+    with open(older, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[old_names.get(c, c) for c in CSV_COLUMNS])
+        writer.writeheader()
+        writer.writerows({old_names.get(k, k): v for k, v in row.items()} for row in rows)
+    assert "ssim_tumor_region" in older.read_text().splitlines()[0]
+    assert read_cases_csv(older) == rows
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["runs"]) == {"model", "baseline"}
     model = summary["runs"]["model"]
@@ -356,7 +368,7 @@ def test_cli_exit_status_one_on_problems_and_report_not_inside_predictions(layou
 def test_missing_segmentation_is_reported_when_seg_folder_given(layout):
     labels, pred, seg = layout
     (seg / image_filename("BraTS-GLI-00002-000", "seg")).unlink()
-    evaluation = evaluate(pred, labels, seg_dir=seg)
+    evaluation = evaluate(pred, labels, segmentation_dir=seg)
     assert ("BraTS-GLI-00002-000", "missing-seg") in _kinds(evaluation)
 
 

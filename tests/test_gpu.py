@@ -15,7 +15,7 @@ import torch
 from brasyn import device as device_module
 from brasyn import gpu
 from brasyn.errors import ConfigError
-from brasyn.inference import synthesize_folder
+from brasyn.inference import InferenceSettings, synthesize_folder
 
 # torch 2.13.0's PyPI wheel (CUDA 13.0), as read from its libtorch_cuda.so
 CU130_ARCHS = ("sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120")
@@ -137,7 +137,7 @@ def test_inference_on_cuda_fails_before_the_first_case(simulated, weights, cohor
     data, _ = cohort
     simulated(replace(VISIBLE, driver_cuda=None))
     with pytest.raises(ConfigError, match="libcuda.so.1"):
-        synthesize_folder(data, tmp_path / "out", weights, device="cuda")
+        synthesize_folder(data, tmp_path / "out", weights, settings=InferenceSettings(device="cuda"))
     assert not (tmp_path / "out").exists()  # nothing created, no case attempted
 
 
@@ -145,7 +145,7 @@ def test_inference_on_auto_warns_and_runs_on_the_cpu(simulated, weights, cohort,
     data, missing = cohort
     simulated(replace(VISIBLE, driver_cuda=12020))
     with caplog.at_level(logging.WARNING):
-        summary = synthesize_folder(data, tmp_path / "out", weights, mirror_axes=())
+        summary = synthesize_folder(data, tmp_path / "out", weights, settings=InferenceSettings(mirror_axes=()))
     assert len(summary.done) == len(missing)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert sum("running on the CPU" in w for w in warnings) == 1, warnings

@@ -23,7 +23,9 @@ def test_settings_are_strict():
         {"batch_size": True},
         {"device": "gpu"},
         {"precision": "int8"},
-        {"write_segmentation": True},
+        {"write_segmentation": True},  # the older layout, still read: it needs its segmentation_path
+        {"segmentation_dir": ""},
+        {"segmentation_dir": "seg", "write_segmentation": True, "segmentation_path": "seg"},
     ):
         with pytest.raises(ConfigError):
             InferenceSettings.from_dict(bad)
@@ -42,16 +44,33 @@ def test_mirror_axes_are_in_plane_axes():
         InferenceSettings(mirror_axes=(0.0,))  # the Python API is checked as strictly as the YAML
 
 
-def test_predictor_rejects_mirror_axes_outside_the_slice_plane():
+def test_the_predictor_runs_the_mirrorings_its_validated_settings_name():
     from inference_helpers import T2F, hand_intensity_model
 
     from brasyn.inference.predictor import Predictor, mirror_flips
 
     assert mirror_flips((1,)) == [(), (3,)] and mirror_flips(()) == [()]
-    with pytest.raises(ConfigError) as info:
-        Predictor(torch.nn.Identity(), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=8,
-                  mirror_axes=(2,))
+    with pytest.raises(ConfigError) as info:  # validated once, where the settings are made
+        InferenceSettings(mirror_axes=(2,))
     assert "mirror_axes" in str(info.value)
+    settings = InferenceSettings(mirror_axes=(1,), batch_size=3, channels_last=False, device="cpu")
+    predictor = Predictor(
+        torch.nn.Identity(), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=8, settings=settings
+    )
+    assert predictor.mirrors == [(), (3,)] and predictor.settings is settings
+    assert (predictor.batch_size, predictor.plan.channels_last, predictor.device.type) == (3, False, "cpu")
+
+
+def test_segmentation_output_is_one_setting_and_the_older_keys_still_load():
+    assert InferenceSettings().segmentation_dir is None  # no tumour maps unless a folder is given
+    assert InferenceSettings.from_dict({"segmentation_dir": "seg"}).segmentation_dir == "seg"
+    old = {"write_segmentation": True, "segmentation_path": "/tmp/seg", "overwrite": True}
+    assert InferenceSettings.from_dict(old) == InferenceSettings(segmentation_dir="/tmp/seg", overwrite=True)
+    off = {"write_segmentation": False, "segmentation_path": "/tmp/seg"}
+    assert InferenceSettings.from_dict(off).segmentation_dir is None
+    from brasyn.inference.settings import InferParameters
+
+    assert InferParameters.from_dict({**old, "strict": True}).settings.segmentation_dir == "/tmp/seg"
 
 
 def test_auto_batch_size_and_layout_follow_the_device():

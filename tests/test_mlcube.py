@@ -122,13 +122,28 @@ def test_manifest_docker_section_and_workspace():
     assert (MLCUBE_DIR / "workspace" / "additional_files").is_dir()
 
 
+def test_train_section_is_one_record_with_its_targets():
+    from brasyn.training import TrainParameters
+
+    everything = TrainParameters.from_dict(None)
+    assert everything.targets == MODALITIES and everything.setup.model.base_channels > 0
+    chosen = TrainParameters.from_dict({"preset": "tiny", "targets": ["t2f,T1N", "t2f"]})
+    assert chosen.targets == (Modality.T2F, Modality.T1N)
+    assert chosen.setup == TrainParameters.from_dict({"preset": "tiny"}).setup
+    for bad, where in (({"targets": ["t3"]}, "train.targets"), ({"targets": []}, "train.targets"),
+                       ({"preset": "tiny", "batch": 1}, "batch")):
+        with pytest.raises(ConfigError) as info:
+            TrainParameters.from_dict(bad)
+        assert where in str(info.value)
+
+
 def test_parameters_file_sections_load():
     params = yaml.safe_load((REPO / "workspace" / "parameters.yaml").read_text())
     assert set(params) == {"infer", "train"}
     parameters = InferParameters.from_dict(params["infer"])  # the settings and the exit-status policy, together
     assert parameters.strict is False and params["infer"]["strict"] is False
     settings = parameters.settings
-    assert settings.device == "auto" and not settings.write_segmentation and not settings.overwrite
+    assert settings.device == "auto" and settings.segmentation_dir is None and not settings.overwrite
     assert isinstance(params["train"], dict) and "preset" in params["train"]
 
 
@@ -299,7 +314,7 @@ def test_entrypoint_errors_are_one_line(tmp_path, weights):
     assert (
         result.stderr.strip().splitlines()[-1]
         == "error: unknown config key infer.batch_sise (valid: batch_size, channels_last, device, io_workers,"
-        " mirror_axes, overwrite, precision, progress, segmentation_path, strict, write_segmentation)"
+        " mirror_axes, overwrite, precision, progress, segmentation_dir, strict)"
     )
     assert not (tmp_path / "o").exists()
 
@@ -547,7 +562,11 @@ def test_entrypoint_train_writes_the_four_checkpoints(tmp_path, monkeypatch):
             paths[t].write_text(f"weights {t}")
         return paths
 
-    fake.load_training_setup, fake.train = load_training_setup, train
+    from brasyn.training import config as training_config
+
+    # the real train: section record, reading its setup through the stand-in loader
+    monkeypatch.setattr(training_config, "load_training_setup", load_training_setup)
+    fake.TrainParameters, fake.train = training_config.TrainParameters, train
     monkeypatch.setitem(sys.modules, "brasyn.training", fake)
     spec = importlib.util.spec_from_file_location("brasyn_mlcube_entry_train", ENTRYPOINT)
     module = importlib.util.module_from_spec(spec)
@@ -573,7 +592,7 @@ def test_entrypoint_train_then_infer_end_to_end(tmp_path):
     from conftest import write_case
 
     for k in range(3):
-        write_case(tmp_path / "train", f"BraTS-GLI-{k:05d}-000", shape=(48, 48, 12), seed=k, with_seg=True)
+        write_case(tmp_path / "train", f"BraTS-GLI-{k:05d}-000", shape=(48, 48, 12), seed=k, with_labels=True)
     params = tmp_path / "params.yaml"
     params.write_text("train:\n  preset: tiny\n  targets: [t2f]\ninfer:\n  batch_size: 4\n")
     weights = tmp_path / "additional_files"

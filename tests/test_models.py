@@ -58,9 +58,9 @@ def test_paper_generator_has_about_18m_parameters_of_which_fusion_holds_9_4m():
     assert count == expected_generator_params(cfg)
     assert 17_500_000 < count < 19_000_000  # the spec's "~18 M" (ACA-GAN generator without seg decoder)
     assert n_params(generator.fusion.token_mlp[0]) == 12288 * 768 == 9_437_184
-    with_seg = Generator.from_config(ModelConfig())
-    assert n_params(with_seg) == expected_generator_params(ModelConfig())
-    assert 21_000_000 < n_params(with_seg) < 23_000_000  # + 3 ResNet blocks and two up-stages
+    with_decoder = Generator.from_config(ModelConfig())
+    assert n_params(with_decoder) == expected_generator_params(ModelConfig())
+    assert 21_000_000 < n_params(with_decoder) < 23_000_000  # + 3 ResNet blocks and two up-stages
 
 
 def test_fusion_reduction_shrinks_the_model_for_demo_configs():
@@ -91,7 +91,7 @@ def test_tiny_generator_counts_and_output_shapes(tiny):
 def test_seg_logits_absent_when_not_asked_or_not_built(tiny):
     generator = Generator.from_config(tiny).eval()
     x = torch.randn(1, 3, 64, 64)
-    assert generator(x, with_seg=False).seg_logits is None
+    assert generator(x, with_segmentation=False).seg_logits is None
     no_seg = Generator.from_config(ModelConfig.tiny(use_seg_decoder=False)).eval()
     assert no_seg.seg_decoder is None
     assert no_seg(x).seg_logits is None
@@ -128,7 +128,7 @@ def test_encode_generated_leaves_the_branches_running_statistics_to_real_sources
     features = generator.encode_generated(generated_image)
     after = _bn_statistics(generator.branches)
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
-    # ... while still normalising with the batch's own statistics (train-mode BN) and keeping the gradient
+    # ... while still normalizing with the batch's own statistics (train-mode BN) and keeping the gradient
     features.fused.sum().backward()
     assert generator.branches[0].stem[1].weight.grad is not None
     assert all(layer.track_running_stats for layer in generator.modules() if isinstance(layer, nn.BatchNorm2d))
@@ -262,7 +262,7 @@ def test_discriminator_is_a_70x70_patchgan():
     assert x.grad.abs().sum() > 0  # conditioned on the sources
 
 
-def test_projection_heads_are_built_eagerly_and_normalise(tiny):
+def test_projection_heads_are_built_eagerly_and_normalize(tiny):
     heads = PatchNCEHeads.from_config(tiny)
     assert heads.names == NCE_LAYERS == ("mma", "fused")
     assert n_params(heads) > 0

@@ -1,4 +1,4 @@
-"""Normalisation to [-1, 1], its inverse, and the scanner-scale intensity model."""
+"""Normalization to [-1, 1], its inverse, and the scanner-scale intensity model."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Predictor: one model on arrays. The maths of pre/post-processing (normalisation, scale restoration,
+"""Predictor: one model on arrays. The maths of pre/post-processing (normalization, scale restoration,
 padding and its exact crop), batching, the out-of-memory retry, and CUDA autocast."""
 
 from __future__ import annotations
@@ -38,17 +38,17 @@ class FlakyMemory(nn.Module):
         self.limit = limit
         self.sizes: list[int] = []
 
-    def forward(self, x, *, with_seg=True):
+    def forward(self, x, *, with_segmentation=True):
         self.sizes.append(len(x))
         if len(x) > self.limit:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return Out(x[:, :1], None)
 
 
-def test_normalisation_and_scale_restoration_match_hand_computation():
+def test_normalization_and_scale_restoration_match_hand_computation():
     images, _ = tiny_volumes(COHORT_SHAPE, seed=3)
     sources = {m: images[m] for m in sources_for(T2F)}  # t1n, t1c, t2w
-    prediction = copy_predictor(T2F, k=1).predict(sources)  # image = normalised t1c
+    prediction = copy_predictor(T2F, k=1).predict(sources)  # image = normalized t1c
     brain = np.zeros(COHORT_SHAPE, bool)
     for v in sources.values():
         brain |= v != 0
@@ -74,7 +74,7 @@ def test_slices_without_brain_skip_the_network_and_stay_zero():
     assert len(seen) == COHORT_SHAPE[2] - 3
     assert [len(s) for s in predictor.model.seen] == [4, 4, 1]
     assert tuple(seen.shape[1:]) == (3, 64, 64)  # padded to the model's image_size
-    assert float(seen[:, :, :8, :].max()) == -1.0  # padding is normalised background
+    assert float(seen[:, :, :8, :].max()) == -1.0  # padding is normalized background
     assert (prediction.image[..., [0, 5, 11]] == 0).all()
     assert (prediction.image[..., 1] != 0).any()
 
@@ -83,7 +83,7 @@ def test_padding_is_cropped_back_exactly():
     """A model that writes each pixel's own (row, col) code proves the crop returns each voxel to its place."""
 
     class Coordinates(nn.Module):
-        def forward(self, x, *, with_seg=False):
+        def forward(self, x, *, with_segmentation=False):
             size = x.shape[-1]
             rows = torch.arange(size).view(1, 1, size, 1).expand(len(x), 1, size, size)
             return Out((rows.float() / size) * 2 - 1)
@@ -91,7 +91,8 @@ def test_padding_is_cropped_back_exactly():
     images, _ = tiny_volumes((40, 48, 6), seed=2)
     sources = {m: images[m] for m in sources_for(T2F)}
     predictor = Predictor(
-        Coordinates(), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64, mirror_axes=()
+        Coordinates(), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64,
+        settings=InferenceSettings(mirror_axes=()),
     )
     prepared = predictor.prepare(sources)
     image, _ = predictor.run(prepared.slices)
@@ -123,7 +124,8 @@ def test_out_of_memory_halves_the_batch_and_retries(caplog):
     sources = {m: images[m] for m in sources_for(T2F)}
     model = FlakyMemory(limit=3)
     predictor = Predictor(
-        model, target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64, batch_size=16, mirror_axes=()
+        model, target=T2F, intensity_model=hand_intensity_model(T2F), image_size=64,
+        settings=InferenceSettings(batch_size=16, mirror_axes=()),
     )
     reference = copy_predictor(T2F, batch_size=16).predict(sources)
     with caplog.at_level(logging.WARNING):
@@ -156,7 +158,7 @@ class Marked(nn.Module):
         cols = torch.linspace(-1, 1, size).view(1, size)
         self.register_buffer("map", (rows**3 + 0.5 * cols).clamp(-1, 1))  # (S, S), no symmetry
 
-    def forward(self, x, *, with_seg=False):
+    def forward(self, x, *, with_segmentation=False):
         image = 0.5 * x[:, :1] + 0.25 * self.map
         logits = torch.zeros(len(x), 4, *x.shape[-2:])
         logits[:, 1] = 4 * self.map
@@ -171,7 +173,8 @@ def test_mirroring_averages_the_mirrored_passes(axes):
     rng = np.random.default_rng(0)
     slices = rng.uniform(-1, 1, (3, 3, size, size)).astype(np.float32)
     predictor = Predictor(
-        Marked(size), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=size, mirror_axes=axes
+        Marked(size), target=T2F, intensity_model=hand_intensity_model(T2F), image_size=size,
+        settings=InferenceSettings(mirror_axes=axes),
     )
     image, labels = predictor.run(slices, with_segmentation=True)
 

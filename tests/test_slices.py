@@ -1,4 +1,4 @@
-"""Slice dataset: padding maths, cache contents and reuse, slice selection, split, normalisation."""
+"""Slice dataset: padding maths, cache contents and reuse, slice selection, split, normalization."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ SIZE = 64
 @pytest.fixture
 def cohort(case_factory):
     for i in range(3):
-        case_factory(f"Case-{i}", shape=SHAPE, seed=i, with_seg=True)
+        case_factory(f"Case-{i}", shape=SHAPE, seed=i, with_labels=True)
     return case_factory.root
 
 
@@ -90,7 +90,7 @@ def _expected_slices(seed: int, *, tumour_only: bool = True) -> list[int]:
 
 def _stored_volumes(root, case_id):
     """The volumes as written to disk (int16-rounded), read back independently of the cache."""
-    volumes = load_case(read_case_folder(root / case_id), with_seg=True)
+    volumes = load_case(read_case_folder(root / case_id), with_labels=True)
     return volumes.images, volumes.seg
 
 
@@ -116,7 +116,7 @@ def test_all_brain_slices_option(cohort, tmp_path):
 
 
 @pytest.mark.parametrize("target", list(Modality))
-def test_dataset_items_are_padded_normalised_slices(cohort, tmp_path, target):
+def test_dataset_items_are_padded_normalized_slices(cohort, tmp_path, target):
     cached = build_slice_cache(discover_cases(cohort), tmp_path / "cache", CacheOptions(dtype="float32"))
     dataset = SliceDataset(cached, target, SIZE)
     assert len(dataset) == sum(c.n_slices for c in cached)
@@ -187,9 +187,9 @@ def test_cache_is_reused_without_reading_nifti(cohort, tmp_path, monkeypatch):
 
 
 def test_incomplete_cases_are_skipped_and_none_usable_is_an_error(case_factory, tmp_path):
-    case_factory("Full", shape=SHAPE, with_seg=True)
+    case_factory("Full", shape=SHAPE, with_labels=True)
     case_factory("NoSeg", shape=SHAPE)
-    case_factory("ThreeMods", MODALITIES[:3], shape=SHAPE, with_seg=True)
+    case_factory("ThreeMods", MODALITIES[:3], shape=SHAPE, with_labels=True)
     cached = build_slice_cache(discover_cases(case_factory.root), tmp_path / "cache")
     assert [c.case_id for c in cached] == ["Full"]
     with pytest.raises(InputError) as info:
@@ -261,7 +261,7 @@ def test_dataset_keeps_a_bounded_number_of_cases_open(cohort, tmp_path, monkeypa
     assert list(dataset._arrays) == [2, 0]  # case 1, the least recently used, was closed
 
 
-def test_training_and_inference_feed_the_network_the_same_normalised_sources(cohort, tmp_path):
+def test_training_and_inference_feed_the_network_the_same_normalized_sources(cohort, tmp_path):
     from brasyn.data.normalization import IntensityModel
     from brasyn.inference.predictor import Predictor
 

@@ -36,7 +36,7 @@ CPU = Runtime(device=torch.device("cpu"), autocast_dtype=None)
 @pytest.fixture
 def cohort(case_factory):
     for i in range(3):
-        case_factory(f"Case-{i}", shape=SHAPE, seed=i, with_seg=True)
+        case_factory(f"Case-{i}", shape=SHAPE, seed=i, with_labels=True)
     return case_factory.root
 
 
@@ -289,7 +289,7 @@ def test_checkpoint_save_load_gives_identical_outputs(dataset, tiny, tmp_path, c
     assert loaded.kind == "plave" and loaded.normalization == Normalization(percentile=99.5, headroom=2.0)
     recorded = tiny.to_dict()["training"]
     assert {recorded["data"].pop(key) for key in ("percentile", "headroom")} == {99.5, 2.0}
-    assert loaded.training_config == recorded  # the normalisation is stored once, in `normalization`
+    assert loaded.training_config == recorded  # the normalization is stored once, in `normalization`
     assert ModelConfig.from_dict(loaded.model_config) == tiny.model
 
 
@@ -351,7 +351,7 @@ def test_checkpoint_holds_batchnorm_statistics_of_its_final_weights(cohort, tmp_
     assert saved
     slices = tiny.training.stage2.batchnorm_recalibration_slices
     batches = recalibration_batches(train_ds, slices, tiny.training.seed)
-    assert recalibrate_batchnorm(generator, batches, lambda x: generator(x, with_seg=True)) > 0
+    assert recalibrate_batchnorm(generator, batches, lambda x: generator(x, with_segmentation=True)) > 0
     # recomputing them with the final weights changes nothing: the checkpoint was recalibrated last
     for key, value in generator.state_dict().items():
         if "running" in key:

@@ -12,15 +12,15 @@ other module reads its fields, never the keys of the file. On disk it is a plain
     state_dict       the unwrapped module's weights (float16 when saved compact)
     intensity_model  `IntensityModel.to_dict()`: restores the target's scanner scale
     normalization    `Normalization.to_dict()`: how sources and target were scaled to [-1, 1] (its only copy)
-    training_config  plain dict (may be empty for untrained models), without the normalisation
+    training_config  plain dict (may be empty for untrained models), without the normalization
     data_summary     plain dict: cases, slices, split, ...
     metrics          plain dict: validation scores at save time
     code_version     brasyn.__version__ (+ git commit when known)
 
 Migrations of files written by earlier versions (all format 1), applied by `Checkpoint.load` only:
 a `normalization` without `headroom` predates it and clipped at the percentile (headroom 1); copies
-of the normalisation in `training_config.data` and `data_summary` are dropped (read from
-`normalization`); an intensity model's `percentile` is dropped (the normalisation holds it).
+of the normalization in `training_config.data` and `data_summary` are dropped (read from
+`normalization`); an intensity model's `percentile` is dropped (the normalization holds it).
 
 Optimizer state lives in a separate resume file written by the trainer.
 """
@@ -172,8 +172,8 @@ class Checkpoint:
         )
 
     def build_model(self) -> nn.Module:
-        """The eval-mode module this checkpoint describes. Its forward maps normalised sources (B, 3, H, W)
-        to a `GeneratorOutput` whose `image` is the normalised target (B, 1, H, W)."""
+        """The eval-mode module this checkpoint describes. Its forward maps normalized sources (B, 3, H, W)
+        to a `GeneratorOutput` whose `image` is the normalized target (B, 1, H, W)."""
         if self.kind == "plave":
             from brasyn.models.config import ModelConfig
             from brasyn.models.generator import Generator
@@ -212,7 +212,7 @@ def _intensity_model(data: Any, source: str) -> IntensityModel:
 
 
 def _without_normalization(training_config: dict[str, Any]) -> dict[str, Any]:
-    """The training configuration without the normalisation (stored once, in `normalization`): the
+    """The training configuration without the normalization (stored once, in `normalization`): the
     GAN's keeps it under `data`, the baseline's at the top level."""
     config = {k: v for k, v in training_config.items() if k not in NORMALIZATION_KEYS}
     if isinstance(config.get("data"), dict):

@@ -14,8 +14,11 @@ def evaluate_command(
     labels: Path = typer.Option(
         ..., "--labels", help="Labels in the MedPerf layout: missing.json + original_data/<case>/."
     ),
-    seg: Path | None = typer.Option(
-        None, "--seg", help="Folder of the model's {case}-seg.nii.gz maps: adds Dice ET/TC/WT."
+    segmentation_dir: Path | None = typer.Option(
+        None,
+        "--segmentation-dir",
+        "--seg",
+        help="Folder of the model's {case}-seg.nii.gz maps (infer --segmentation-dir): adds Dice ET/TC/WT.",
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Write cases.csv, summary.json, qc/<case>.png and overview.png here."
@@ -60,7 +63,13 @@ def evaluate_command(
             if folder is not None and out.resolve().is_relative_to(folder.resolve()):
                 raise InputError(f"{out}: the report folder must not lie inside the prediction folder {folder}")
     evaluation = evaluate(
-        pred, labels, seg_dir=seg, baseline_dir=baseline, out_dir=out, pictures=pictures, segmenter=chosen
+        pred,
+        labels,
+        segmentation_dir=segmentation_dir,
+        baseline_dir=baseline,
+        out_dir=out,
+        pictures=pictures,
+        segmenter=chosen,
     )
     typer.echo(format_table(evaluation))
     for run in evaluation.runs:

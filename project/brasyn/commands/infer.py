@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from brasyn.cli_support import progress_option
 from brasyn.errors import ConfigError
 from brasyn.inference.settings import InferenceSettings, check_mirror_axes
 
@@ -45,24 +46,27 @@ def infer(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace existing predictions (default: skip those cases)."
     ),
-    seg_output: Path | None = typer.Option(
-        None, "--seg-output", help="Also write the tumour map {case}-seg.nii.gz (labels 0-3) into this separate folder."
+    segmentation_dir: Path | None = typer.Option(
+        None,
+        "--segmentation-dir",
+        "--seg-output",
+        help="Also write the tumour map {case}-seg.nii.gz (labels 0-3) into this separate folder.",
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool | None = progress_option(),
 ) -> None:
     """Synthesize each case's missing modality; exit status 1 if any case failed."""
     from brasyn.inference import synthesize_folder
 
-    settings = DEFAULTS.with_overrides(
-        batch_size=_batch_size(batch_size),
-        device=device,
-        precision=precision,
-        mirror_axes=_mirror_axes(mirror_axes),
-        overwrite=overwrite,
-        write_segmentation=seg_output is not None,
-        segmentation_path=str(seg_output) if seg_output is not None else None,
-        progress=progress,
-    )
+    given = {
+        "batch_size": _batch_size(batch_size),
+        "device": device,
+        "precision": precision,
+        "mirror_axes": _mirror_axes(mirror_axes),
+        "overwrite": overwrite,
+        "segmentation_dir": str(segmentation_dir) if segmentation_dir is not None else None,
+        "progress": progress,
+    }
+    settings = InferenceSettings(**{name: value for name, value in given.items() if value is not None})
     summary = synthesize_folder(data, output, weights, settings=settings)
     typer.echo(summary.format())
     if not summary.ok:

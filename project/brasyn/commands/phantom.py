@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from brasyn.cli_support import progress_option
+
 SMALL_SHAPE = (48, 48, 31)
 
 phantom_app = typer.Typer(
@@ -41,7 +43,6 @@ SMALL = typer.Option(
     False, "--small", help=f"Small volumes {'x'.join(map(str, SMALL_SHAPE))} (same field of view) for quick tests."
 )
 SHAPE = typer.Option(None, "--shape", help="Grid size such as 96,96,62 (overrides --small); default 240,240,155.")
-PROGRESS = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
 SITE = typer.Option(
     "default",
     "--site",
@@ -58,7 +59,7 @@ def train(
     first_id: int = typer.Option(10000, "--first-id", help="Number of the first case: BraTS-GLI-<first-id>-000."),
     small: bool = SMALL,
     shape: str | None = SHAPE,
-    progress: bool = PROGRESS,
+    progress: bool | None = progress_option(),
 ) -> None:
     """Write a training cohort: 4 modalities + seg per case, and phantom.json with each case's protocol."""
     from brasyn.phantom import write_training_cohort
@@ -83,7 +84,7 @@ def validation(
     small: bool = SMALL,
     shape: str | None = SHAPE,
     site: str = SITE,
-    progress: bool = PROGRESS,
+    progress: bool | None = progress_option(),
 ) -> None:
     """Write a challenge-style validation cohort with its ground truth kept aside (MedPerf layout)."""
     from brasyn.phantom import write_validation_cohort

@@ -1,1 +1,1 @@
-"""Data: case discovery, normalisation, slice datasets."""
+"""Data: case discovery, normalization, slice datasets."""

@@ -9,7 +9,7 @@ sources only (never to the target or the labels); background stays exactly -1.
 
 Every probability defaults to 0: `Augmentation()` is the identity (no random numbers are drawn).
 Randomness comes from the generator passed in, so a seeded generator gives the same slice twice.
-Images are in the normalised range [-1, 1] with background -1 (`brasyn.data.normalization`); the
+Images are in the normalized range [-1, 1] with background -1 (`brasyn.data.normalization`); the
 intensity transforms act on (x + 1) / 2, i.e. on the scanner signal divided by a constant.
 """
 
@@ -161,13 +161,13 @@ def _spatial(
     if angle == 0.0 and scale == 1.0 and displacement is None:
         return sources, target, labels
     cos, sin = math.cos(angle) / scale, math.sin(angle) / scale  # pull-back: output point → input point
-    x, y = _pixel_centres(size)  # normalised coordinates (grid_sample, align_corners=False)
+    x, y = _pixel_centres(size)  # normalized coordinates (grid_sample, align_corners=False)
     grid = np.empty((1, size, size, 2), dtype=np.float32)  # (x, y) = (column, row)
     grid[0, ..., 0] = cos * x - sin * y
     grid[0, ..., 1] = sin * x + cos * y
     if displacement is not None:
         rms = float(np.sqrt((displacement**2).sum(axis=0).mean()))
-        step = config.elastic_magnitude_px / max(rms, 1e-9) * 2.0 / size  # pixels → normalised coordinates
+        step = config.elastic_magnitude_px / max(rms, 1e-9) * 2.0 / size  # pixels → normalized coordinates
         grid[0] += (displacement * step).transpose(1, 2, 0)
     grid = torch.from_numpy(grid)
     images = torch.from_numpy(np.concatenate([sources, target]) - BACKGROUND)[None]  # background → 0 for padding
@@ -181,7 +181,7 @@ def _spatial(
 
 @functools.lru_cache(maxsize=4)
 def _pixel_centres(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised x (columns) and y (rows) of the pixel centres of a size × size frame, (S, S) each."""
+    """Normalized x (columns) and y (rows) of the pixel centres of a size × size frame, (S, S) each."""
     centres = ((2.0 * np.arange(size) + 1.0) / size - 1.0).astype(np.float32)
     return np.broadcast_to(centres[None, :], (size, size)), np.broadcast_to(centres[:, None], (size, size))
 

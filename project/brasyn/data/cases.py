@@ -149,7 +149,7 @@ class CaseVolumes:
     seg: np.ndarray | None = None
 
 
-def load_case(case: Case, *, modalities: tuple[Modality, ...] | None = None, with_seg: bool = False) -> CaseVolumes:
+def load_case(case: Case, *, modalities: tuple[Modality, ...] | None = None, with_labels: bool = False) -> CaseVolumes:
     """Load the case's images (all present, or `modalities`) as float32 and validate them.
 
     Checks: every file readable, 3-D, finite; same shape and affine (within tolerance) as the first.
@@ -177,7 +177,7 @@ def load_case(case: Case, *, modalities: tuple[Modality, ...] | None = None, wit
         images[modality] = data
     assert reference is not None
     seg = None
-    if with_seg:
+    if with_labels:
         if case.seg is None:
             raise MissingModalityError(f"{case.case_id}: expected a segmentation {case.case_id}-seg.nii.gz, found none")
         seg_data, seg_geometry = load_volume(case.seg, case_id=case.case_id)

@@ -1,4 +1,4 @@
-"""Intensity normalisation to [-1, 1] with its exact inverse, and the scale model for inference.
+"""Intensity normalization to [-1, 1] with its exact inverse, and the scale model for inference.
 
 `Normalization` is the one definition of how a volume becomes network input, used by the slice
 cache (training), the predictor (inference) and the polynomial baseline alike. Each volume is divided
@@ -29,7 +29,7 @@ from brasyn.errors import ConfigError, IntensityError
 DEFAULT_PERCENTILE = 99.5
 DEFAULT_HEADROOM = 2.0
 BACKGROUND = -1.0
-"""Normalised intensity of the background (scanner value 0), also the pad value of normalised slices."""
+"""Normalized intensity of the background (scanner value 0), also the pad value of normalized slices."""
 
 
 def brain_mask(volumes: Sequence[np.ndarray]) -> np.ndarray:
@@ -94,7 +94,7 @@ class Normalization:
     def normalize_case(
         self, volumes: Mapping[Modality, np.ndarray], *, name: str = ""
     ) -> tuple[np.ndarray, dict[Modality, float], dict[Modality, np.ndarray]]:
-        """(mask, scales, normalised volumes): what training and inference both feed the network."""
+        """(mask, scales, normalized volumes): what training and inference both feed the network."""
         mask, scales = self.case_scales(volumes, name=name)
         return mask, scales, {m: normalize(v, scales[m]) for m, v in volumes.items()}
 

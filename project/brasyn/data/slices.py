@@ -1,7 +1,7 @@
 """Axial training slices of BraTS-format cases, served from an uncompressed per-case cache.
 
 Pipeline (`build_slice_cache`): for each complete training case (4 modalities + seg), load the
-volumes once, normalise each to [-1, 1] with its own robust brain percentile (`brasyn.data.
+volumes once, normalize each to [-1, 1] with its own robust brain percentile (`brasyn.data.
 normalization`), keep the selected axial slices (tumour-containing by default, or every slice with
 brain), crop them in-plane to the brain's bounding box and store them as `.npy` files:
 
@@ -93,7 +93,7 @@ class CachedCase:
         return len(self.slice_indices)
 
     def images(self) -> np.ndarray:
-        """(n_slices, 4, h, w) normalised slices, channels in MODALITIES order (read-only memory map)."""
+        """(n_slices, 4, h, w) normalized slices, channels in MODALITIES order (read-only memory map)."""
         return np.load(self.folder / "images.npy", mmap_mode="r")
 
     def seg(self) -> np.ndarray:
@@ -142,13 +142,13 @@ def _read_meta(folder: Path) -> dict[str, Any] | None:
 
 
 def cache_case(case: Case, cache_dir: Path, options: CacheOptions) -> CachedCase:
-    """Normalise, select and store one case's slices (or reuse a valid cache entry without reading NIfTI)."""
+    """Normalize, select and store one case's slices (or reuse a valid cache entry without reading NIfTI)."""
     folder = Path(cache_dir) / case.case_id
     meta = _read_meta(folder)
     if meta is not None and _meta_matches(meta, case, options):
         return _cached_case(folder, meta)
 
-    volumes = load_case(case, modalities=MODALITIES, with_seg=True)
+    volumes = load_case(case, modalities=MODALITIES, with_labels=True)
     mask, scales, normalized = options.normalization.normalize_case(
         {m: volumes.images[m] for m in MODALITIES}, name=case.case_id
     )

@@ -4,8 +4,8 @@ The networks are built for `image_size` x `image_size` inputs (the fusion token 
 BraTS slices are 240 x 240: `pad_slices` centres each slice in the larger square and returns a
 `PadRecord`; `crop_slices` uses that record to undo the padding exactly.
 
-Pad value: the spec says "zero-pad". Sources and targets are normalised to [-1, 1] where scanner
-intensity 0 (the background) maps to -1, so "zero intensity" padding of a normalised image is
+Pad value: the spec says "zero-pad". Sources and targets are normalized to [-1, 1] where scanner
+intensity 0 (the background) maps to -1, so "zero intensity" padding of a normalized image is
 `BACKGROUND` = -1 (the default). Pad label maps with 0 (background label) and raw scanner-unit
 images with 0 by passing `value=0`.
 """

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -45,8 +46,10 @@ from brasyn.io.nifti import Geometry, load_volume
 
 logger = logging.getLogger(__name__)
 
-SSIM_COLUMNS = ("ssim_container", "ssim_full", "ssim_tumor", "ssim_tumor_region", "ssim_healthy", "ssim_healthy_region")
-ERROR_COLUMNS = ("psnr_brain", "mse_brain", "psnr_tumor", "mse_tumor", "psnr_healthy", "mse_healthy")
+SSIM_COLUMNS = (
+    "ssim_container", "ssim_full", "ssim_tumour", "ssim_tumour_region", "ssim_healthy", "ssim_healthy_region",
+)
+ERROR_COLUMNS = ("psnr_brain", "mse_brain", "psnr_tumour", "mse_tumour", "psnr_healthy", "mse_healthy")
 DICE_COLUMNS = tuple(f"dice_{region}" for region in REGIONS)
 # BraSyn's second criterion: an independent segmenter on the real set, on the completed set, and the difference
 DOWNSTREAM_SETS = ("real", "completed", "delta")
@@ -54,6 +57,22 @@ DOWNSTREAM_COLUMNS = tuple(f"dice_{kind}_{region}" for kind in DOWNSTREAM_SETS f
 SCORE_COLUMNS = SSIM_COLUMNS + ERROR_COLUMNS + DICE_COLUMNS + DOWNSTREAM_COLUMNS
 SCORE_COLUMNS += ENHANCEMENT_COLUMNS  # T1-ce cases only (brasyn.evaluation.enhancement)
 CSV_COLUMNS = ("run", "case", "missing", "status", *SCORE_COLUMNS, "problems")
+RENAMED_COLUMNS = {
+    "ssim_tumor": "ssim_tumour", "ssim_tumor_region": "ssim_tumour_region", "psnr_tumor": "psnr_tumour",
+    "mse_tumor": "mse_tumour",
+}
+"""Column names of reports written before one spelling ("tumour") was used throughout -> today's."""
+
+
+def with_current_names(scores: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of `cases.csv` or a score mapping of `summary.json`, old or new, with today's column names."""
+    return {RENAMED_COLUMNS.get(key, key): value for key, value in scores.items()}
+
+
+def read_cases_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a `cases.csv` (this version's or an earlier one), keyed by today's column names."""
+    with open(path, newline="") as handle:
+        return [with_current_names(row) for row in csv.DictReader(handle)]
 
 # The paper's Table 1 order and names.
 TABLE_MODALITIES: tuple[tuple[Modality, str], ...] = (
@@ -64,10 +83,10 @@ TABLE_MODALITIES: tuple[tuple[Modality, str], ...] = (
 )
 TABLE_METRICS: tuple[tuple[str, str], ...] = (
     ("ssim_container", "SSIM, MedPerf 2023 container (2-D slices, shared scale)"),
-    ("ssim_full", "SSIM, organizers' script (3-D, percentile-normalised, whole volume)"),
-    ("ssim_tumor_region", "SSIM inside the tumour (pred·mask vs gt·mask)"),
+    ("ssim_full", "SSIM, organizers' script (3-D, percentile-normalized, whole volume)"),
+    ("ssim_tumour_region", "SSIM inside the tumour (pred·mask vs gt·mask)"),
     ("ssim_healthy_region", "SSIM inside the healthy brain"),
-    ("psnr_brain", "PSNR in the brain (dB, percentile-normalised)"),
+    ("psnr_brain", "PSNR in the brain (dB, percentile-normalized)"),
     ("dice_ET", "Dice ET of the model's segmentation"),
     ("dice_TC", "Dice TC of the model's segmentation"),
     ("dice_WT", "Dice WT of the model's segmentation"),
@@ -81,9 +100,9 @@ CONVENTIONS = {
     "divided by 254·P99.5(gt) and clipped at 0, data range from the data, mean of the full reflect-padded map",
     "ssim_full": "organizers' script: each image clipped to its own [max(P0.5,0), P99.5] and scaled to [0,1]; "
     "3-D SSIM 11³ σ1.5, mean of the map cropped by 5 voxels",
-    "ssim_tumor / ssim_healthy": "same on pred·mask vs gt·mask (mask = seg>0) / on the complements, map cropped by 5",
-    "ssim_tumor_region / ssim_healthy_region": "the same maps averaged inside the tumour / inside brain minus tumour",
-    "psnr_* / mse_*": "on the percentile-normalised images, data range 1, inside brain / tumour / healthy brain",
+    "ssim_tumour / ssim_healthy": "same on pred·mask vs gt·mask (mask = seg>0) / on the complements, map cropped by 5",
+    "ssim_tumour_region / ssim_healthy_region": "the same maps averaged inside the tumour / inside brain minus tumour",
+    "psnr_* / mse_*": "on the percentile-normalized images, data range 1, inside brain / tumour / healthy brain",
     "dice_*": "legacy Dice of the model's segmentation vs the ground truth (both empty = 1)",
     "dice_real_* / dice_completed_* / dice_delta_*": "BraSyn's segmentation criterion: Dice (ET = 3, TC = 1+3, "
     "WT = 1+2+3; both empty = 1) of an independent segmenter run on the four real sequences, on the completed set "
@@ -187,19 +206,19 @@ def score_case(
     prediction: np.ndarray, truth: np.ndarray, seg: np.ndarray | None, brain: np.ndarray
 ) -> dict[str, float]:
     """Both SSIM conventions, PSNR and MSE of one prediction (scanner units) against the truth."""
-    tumor = (seg > 0) if seg is not None else np.zeros(truth.shape, dtype=bool)
+    tumour = (seg > 0) if seg is not None else np.zeros(truth.shape, dtype=bool)
     scores = {"ssim_container": container_ssim(prediction, truth)}
-    scores.update(percentile_scores(prediction, truth, tumor, brain)._asdict())
+    scores.update(percentile_scores(prediction, truth, tumour, brain)._asdict())
     return scores
 
 
 def _seg_scores(
-    seg_dir: Path, label: LabelCase, truth_seg: np.ndarray | None, shape
+    segmentation_dir: Path, label: LabelCase, truth_seg: np.ndarray | None, shape
 ) -> tuple[dict[str, float], list[Problem]]:
     name = image_filename(label.case_id, SEG_SUFFIX)
-    path = Path(seg_dir) / name
+    path = Path(segmentation_dir) / name
     if not path.is_file():
-        message = f"{label.case_id}: segmentation {name} not found in {seg_dir}"
+        message = f"{label.case_id}: segmentation {name} not found in {segmentation_dir}"
         return {}, [Problem(label.case_id, "missing-seg", name, message)]
     if truth_seg is None:
         return {}, []
@@ -220,14 +239,14 @@ class _Run(NamedTuple):
 
     result: RunResult
     found: dict[str, Path]
-    seg_dir: Path | None
+    segmentation_dir: Path | None
 
 
 def evaluate(
     pred_dir: Path,
     labels_dir: Path,
     *,
-    seg_dir: Path | None = None,
+    segmentation_dir: Path | None = None,
     baseline_dir: Path | None = None,
     out_dir: Path | None = None,
     pictures: bool = True,
@@ -247,10 +266,10 @@ def evaluate(
     both and the difference (`dice_real_*`, `dice_completed_*`, `dice_delta_*`).
     """
     labels = read_labels(labels_dir)
-    folders = [("model", Path(pred_dir), seg_dir)]
+    folders = [("model", Path(pred_dir), segmentation_dir)]
     if baseline_dir is not None:
         folders.append(("baseline", Path(baseline_dir), None))
-    runs = [_open_run(name, folder, run_seg_dir, labels) for name, folder, run_seg_dir in folders]
+    runs = [_open_run(name, folder, run_segmentation_dir, labels) for name, folder, run_segmentation_dir in folders]
     pictured: dict[str, qc.CaseSlices] = {}
     scored: list[tuple[LabelCase, list[bool]]] = []  # cases whose truth was read, and which runs were scored
     with ExitStack() as stack:
@@ -261,7 +280,7 @@ def evaluate(
             pending = background.submit(_run_segmenter, segmenter, labels, runs, workdir)
         for label in tqdm(labels, desc="evaluate", unit="case", disable=not progress if progress is not None else None):
             try:
-                gt = load_case(label.case, with_seg=label.case.seg is not None)
+                gt = load_case(label.case, with_labels=label.case.seg is not None)
             except InputError as exc:  # one broken ground-truth case must not stop the others
                 logger.error("%s: ground truth unreadable, case not scored: %s", label.case_id, exc)
                 for run in runs:
@@ -294,7 +313,7 @@ def evaluate(
     return evaluation
 
 
-def _open_run(name: str, folder: Path, seg_dir: Path | None, labels: list[LabelCase]) -> _Run:
+def _open_run(name: str, folder: Path, segmentation_dir: Path | None, labels: list[LabelCase]) -> _Run:
     """Check a prediction folder's file names against the labels. A missing prediction is only
     logged here (it becomes the case's problem); the other findings belong to the folder."""
     present, problems = check_folder_names(folder, labels)
@@ -304,7 +323,7 @@ def _open_run(name: str, folder: Path, seg_dir: Path | None, labels: list[LabelC
     for p in problems:
         if p.kind == "missing":
             logger.warning("%s", p.message)
-    return _Run(result=result, found=present, seg_dir=seg_dir)
+    return _Run(result=result, found=present, segmentation_dir=segmentation_dir)
 
 
 def _unreadable_truth(run: _Run, label: LabelCase, exc: InputError) -> CaseResult:
@@ -333,8 +352,8 @@ def _score_run(
     scores = score_case(prediction, truth, gt.seg, brain)
     if label.missing is Modality.T1C:
         scores.update(enhancement_scores(prediction, truth, gt.seg, brain))
-    if run.seg_dir is not None:
-        dice, seg_problems = _seg_scores(run.seg_dir, label, gt.seg, truth.shape)
+    if run.segmentation_dir is not None:
+        dice, seg_problems = _seg_scores(run.segmentation_dir, label, gt.seg, truth.shape)
         scores.update(dice)
         problems += seg_problems
     status = "flagged" if problems else "ok"
@@ -346,7 +365,7 @@ def _score_run(
         label.missing,
         scores["ssim_container"],
         scores["ssim_full"],
-        scores["ssim_tumor_region"],
+        scores["ssim_tumour_region"],
         scores["ssim_healthy_region"],
         f" [{len(problems)} problem(s)]" if problems else "",
     )

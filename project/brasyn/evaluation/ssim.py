@@ -9,7 +9,7 @@ covariances), computed with separable `scipy.ndimage.correlate1d` filters in flo
      float32 (1, X, Y, Z) tensors in nibabel voxel order (so 254·gt below cannot overflow an int16);
      torchmetrics reads a 4-D
      tensor as (N, C, H, W), so it computes **2-D SSIM on each of the X first-axis slices** `a[i, :, :]`.
-   - Normalisation. GaNDLF builds an all-ones *uint8* mask (no mask column in the BraSyn CSV) and
+   - Normalization. GaNDLF builds an all-ones *uint8* mask (no mask column in the BraSyn CSV) and
      takes its percentiles from `reference = target * ~mask`. Bitwise NOT of uint8 1 is **254**, so the
      reference is 254·gt. Both images are clipped to [v_min, v_max] and divided by v_max − v_min, with
      v_min = max(P0.5(254·gt), 0) (0 for any BraTS volume: more than 0.5 % is background) and
@@ -28,7 +28,7 @@ covariances), computed with separable `scipy.ndimage.correlate1d` filters in flo
      f_brain + f_background · c1/(μ² + c1), c1 = (0.01·max gt)², μ = 50; for a T2 of maximum ~2500
      and 84 % background that is ≈ 0.16 + 0.84 · 0.2 ≈ 0.33 (the contract reports 0.34); ×0.001 leaves SSIM ≈ 0 in the
      brain and 1 in the empty background far from it, ≈ 0.8 (contract: 0.82).
-   - data_range = max(pred.max() − pred.min(), gt.max() − gt.min()) over the whole normalised volume.
+   - data_range = max(pred.max() − pred.min(), gt.max() − gt.min()) over the whole normalized volume.
 
 2. `percentile_scores` — the organizers' stand-alone script (BraSyn tutorial, later torchmetrics):
    each image clipped to its own [max(P0.5, 0), P99.5] (whole volume) and scaled to [0, 1]; 3-D SSIM
@@ -60,7 +60,7 @@ CONTAINER_CHUNK = 16  # first-axis slices filtered at once (bounds memory on 240
 
 
 def gaussian_kernel_1d(sigma: float = SIGMA) -> np.ndarray:
-    """The normalised 1-D Gaussian of torchmetrics (and skimage): 11 taps for σ = 1.5, float64."""
+    """The normalized 1-D Gaussian of torchmetrics (and skimage): 11 taps for σ = 1.5, float64."""
     radius = int(TRUNCATE * sigma + 0.5)
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     kernel = np.exp(-0.5 * (x / sigma) ** 2)
@@ -133,7 +133,7 @@ def container_ssim_map(
     pred: np.ndarray, gt: np.ndarray, *, normalize: bool = True, data_range: float | None = None
 ) -> np.ndarray:
     """Full (uncropped) 2-D SSIM map of every first-axis slice `a[i, :, :]` of 3-D volumes (or of one
-    2-D image). `normalize=False` skips the container normalisation (for comparisons with skimage)."""
+    2-D image). `normalize=False` skips the container normalization (for comparisons with skimage)."""
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     if pred.shape != gt.shape:
@@ -174,7 +174,7 @@ def percentile_normalize(volume: np.ndarray) -> np.ndarray:
 def ssim3d_map(
     pred: np.ndarray, gt: np.ndarray, *, data_range: float | None = None, dtype: type = np.float64
 ) -> np.ndarray:
-    """Full 3-D SSIM map (11³ Gaussian window, reflect padding) of two normalised volumes."""
+    """Full 3-D SSIM map (11³ Gaussian window, reflect padding) of two normalized volumes."""
     if data_range is None:
         data_range = data_range_of(pred, gt)
     return ssim_map(pred, gt, axes=tuple(range(np.ndim(pred))), data_range=data_range, dtype=dtype)
@@ -193,17 +193,17 @@ def region_mean(ssim_full: np.ndarray, region: np.ndarray) -> float:
 
 
 class PercentileScores(NamedTuple):
-    """The organizers' script's scores on [0, 1]-normalised volumes (NaN where a region is empty)."""
+    """The organizers' script's scores on [0, 1]-normalized volumes (NaN where a region is empty)."""
 
     ssim_full: float  # whole volume, map cropped by 5
-    ssim_tumor: float  # pred·mask vs gt·mask, map cropped by 5 (≈ 0.99 for anything)
-    ssim_tumor_region: float  # same map, mean inside the tumour
+    ssim_tumour: float  # pred·mask vs gt·mask, map cropped by 5 (≈ 0.99 for anything)
+    ssim_tumour_region: float  # same map, mean inside the tumour
     ssim_healthy: float  # complements, map cropped by 5
     ssim_healthy_region: float  # same map, mean inside the healthy brain
     psnr_brain: float  # dB, data range 1, inside the brain
     mse_brain: float
-    psnr_tumor: float
-    mse_tumor: float
+    psnr_tumour: float
+    mse_tumour: float
     psnr_healthy: float
     mse_healthy: float
 
@@ -216,41 +216,41 @@ def _mse_psnr(pred: np.ndarray, gt: np.ndarray, region: np.ndarray) -> tuple[flo
     return mse, psnr
 
 
-def percentile_scores(pred: np.ndarray, gt: np.ndarray, tumor: np.ndarray, brain: np.ndarray) -> PercentileScores:
+def percentile_scores(pred: np.ndarray, gt: np.ndarray, tumour: np.ndarray, brain: np.ndarray) -> PercentileScores:
     """All scores of the stand-alone script for one case.
 
-    pred, gt: volumes in scanner units (X, Y, Z); tumor = seg > 0; brain = voxels non-zero in any
-    ground-truth image. The healthy region for the in-region mean and PSNR is brain & ~tumor.
+    pred, gt: volumes in scanner units (X, Y, Z); tumour = seg > 0; brain = voxels non-zero in any
+    ground-truth image. The healthy region for the in-region mean and PSNR is brain & ~tumour.
     """
     p = percentile_normalize(pred).astype(np.float32)
     g = percentile_normalize(gt).astype(np.float32)
-    tumor = np.asarray(tumor, dtype=bool)
-    healthy = ~tumor
+    tumour = np.asarray(tumour, dtype=bool)
+    healthy = ~tumour
     healthy_brain = np.asarray(brain, dtype=bool) & healthy
 
     full = ssim3d_map(p, g, dtype=np.float32)
     ssim_full = cropped_mean(full)
     del full
-    tumor_map = ssim3d_map(p * tumor, g * tumor, dtype=np.float32)
-    ssim_tumor, ssim_tumor_region = cropped_mean(tumor_map), region_mean(tumor_map, tumor)
-    del tumor_map
+    tumour_map = ssim3d_map(p * tumour, g * tumour, dtype=np.float32)
+    ssim_tumour, ssim_tumour_region = cropped_mean(tumour_map), region_mean(tumour_map, tumour)
+    del tumour_map
     healthy_map = ssim3d_map(p * healthy, g * healthy, dtype=np.float32)
     ssim_healthy, ssim_healthy_region = cropped_mean(healthy_map), region_mean(healthy_map, healthy_brain)
     del healthy_map
 
     mse_brain, psnr_brain = _mse_psnr(p, g, np.asarray(brain, dtype=bool))
-    mse_tumor, psnr_tumor = _mse_psnr(p, g, tumor)
+    mse_tumour, psnr_tumour = _mse_psnr(p, g, tumour)
     mse_healthy, psnr_healthy = _mse_psnr(p, g, healthy_brain)
     return PercentileScores(
         ssim_full=ssim_full,
-        ssim_tumor=ssim_tumor,
-        ssim_tumor_region=ssim_tumor_region,
+        ssim_tumour=ssim_tumour,
+        ssim_tumour_region=ssim_tumour_region,
         ssim_healthy=ssim_healthy,
         ssim_healthy_region=ssim_healthy_region,
         psnr_brain=psnr_brain,
         mse_brain=mse_brain,
-        psnr_tumor=psnr_tumor,
-        mse_tumor=mse_tumor,
+        psnr_tumour=psnr_tumour,
+        mse_tumour=mse_tumour,
         psnr_healthy=psnr_healthy,
         mse_healthy=mse_healthy,
     )

@@ -27,14 +27,14 @@ def synthesize(
     weights: Path | str | None = None,
     segmentation_file: Path | str | None = None,
     settings: InferenceSettings | None = None,
-    **overrides: object,
 ) -> Path:
     """Synthesize the one modality not given from exactly three NIfTI files; returns `output_file`.
 
     Example: `synthesize(t1n="a-t1n.nii.gz", t1c="a-t1c.nii.gz", t2w="a-t2w.nii.gz", output_file="a-t2f.nii.gz")`
     writes the T2-FLAIR (int16, the inputs' geometry). `weights` is the folder of `brasyn_{target}.pt`
-    checkpoints; `segmentation_file` also writes the tumour map (labels 0-3). `overrides` are
-    `InferenceSettings` fields (batch_size, device, precision, mirror_axes). Errors are `BrasynError`s.
+    checkpoints; `segmentation_file` also writes the tumour map (labels 0-3). `settings` says how to
+    run (e.g. `InferenceSettings(device="cpu", mirror_axes=())`; its folder and progress options are
+    for `synthesize_folder`). Errors are `BrasynError`s.
     """
     given = {Modality.T1N: t1n, Modality.T1C: t1c, Modality.T2W: t2w, Modality.T2F: t2f}
     images = {m: Path(p) for m, p in given.items() if p is not None}
@@ -48,7 +48,6 @@ def synthesize(
     output_file = Path(output_file)
     if output_file.resolve() in {p.resolve() for p in images.values()}:
         raise OutputError(f"{output_file}: output_file must not be one of the inputs")
-    settings = (settings or InferenceSettings()).with_overrides(**overrides)
     weights = Path(weights) if weights is not None else default_weights_dir()
     predictor = Predictor.from_checkpoint(weights / checkpoint_filename(target), target=target, settings=settings)
 
@@ -57,9 +56,9 @@ def synthesize(
     volumes = load_case(case, modalities=tuple(images))
     prediction = predictor.predict(volumes.images, with_segmentation=segmentation_file is not None, case_id=case_id)
     output_file.parent.mkdir(parents=True, exist_ok=True)
-    seg_path = Path(segmentation_file) if segmentation_file is not None else None
-    if seg_path is not None:
-        seg_path.parent.mkdir(parents=True, exist_ok=True)
-    write_prediction(prediction, volumes.geometry, output_file, seg_path)
+    segmentation_file = Path(segmentation_file) if segmentation_file is not None else None
+    if segmentation_file is not None:
+        segmentation_file.parent.mkdir(parents=True, exist_ok=True)
+    write_prediction(prediction, volumes.geometry, output_file, segmentation_file)
     logger.info("%s: %s synthesized -> %s", case_id, target, output_file)
     return output_file

@@ -1,7 +1,7 @@
 """Inference over a data folder: every case attempted, one line per case, a summary at the end.
 
 The four dedicated checkpoints are loaded once (only those some case needs). While the network runs
-on case k, background threads read and normalise case k+1 (and further with more `io_workers`) and
+on case k, background threads read and normalize case k+1 (and further with more `io_workers`) and
 restore and write case k-1 (file I/O and NumPy work overlap the network; each case's stages are
 timed in `SynthesisResult.timings`). Nothing is written outside `output_path` (and the optional
 segmentation folder): each file goes through a temporary file in its destination folder and an
@@ -40,11 +40,11 @@ class _Job:
     case: Case
     target: Modality
     output: Path
-    seg_output: Path | None
+    segmentation_file: Path | None
 
 
 def _plan(
-    cases: list[Case], output_path: Path, seg_path: Path | None, overwrite: bool
+    cases: list[Case], output_path: Path, segmentation_dir: Path | None, overwrite: bool
 ) -> tuple[list[_Job], dict[str, SynthesisResult]]:
     """Split cases into jobs and immediate results (skipped / failed before any work)."""
     jobs: list[_Job] = []
@@ -69,8 +69,10 @@ def _plan(
                 reason=f"{output.name} exists (use --overwrite to replace it)",
             )
             continue
-        seg_output = seg_path / image_filename(case.case_id, "seg") if seg_path is not None else None
-        jobs.append(_Job(case, target, output, seg_output))
+        segmentation_file = (
+            segmentation_dir / image_filename(case.case_id, "seg") if segmentation_dir is not None else None
+        )
+        jobs.append(_Job(case, target, output, segmentation_file))
     return jobs, settled
 
 
@@ -105,7 +107,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-STAGES = ("read", "normalise", "network", "restore", "write")
+STAGES = ("read", "normalize", "network", "restore", "write")
 """The stages of one case, as timed in `SynthesisResult.timings` (seconds; they overlap across cases)."""
 
 
@@ -116,20 +118,20 @@ class _Loaded(NamedTuple):
 
 
 def _load(job: _Job, predictor: Predictor) -> _Loaded:
-    """Background: read and validate the case's sources, then normalise and slice them."""
+    """Background: read and validate the case's sources, then normalize and slice them."""
     started = time.perf_counter()
     volumes = load_case(job.case, modalities=sources_for(job.target))
     read = time.perf_counter()
     prepared = predictor.prepare(volumes.images, case_id=job.case.case_id)
-    return _Loaded(volumes, prepared, {"read": read - started, "normalise": time.perf_counter() - read})
+    return _Loaded(volumes, prepared, {"read": read - started, "normalize": time.perf_counter() - read})
 
 
 def _save(job: _Job, predictor: Predictor, loaded: _Loaded, image: np.ndarray, labels: np.ndarray | None) -> None:
-    """Background: undo the normalisation (crop, scanner scale, background) and write the prediction."""
+    """Background: undo the normalization (crop, scanner scale, background) and write the prediction."""
     started = time.perf_counter()
     prediction = predictor.restore(loaded.prepared, image, labels)
     restored = time.perf_counter()
-    write_prediction(prediction, loaded.volumes.geometry, job.output, job.seg_output)
+    write_prediction(prediction, loaded.volumes.geometry, job.output, job.segmentation_file)
     loaded.timings.update(restore=restored - started, write=time.perf_counter() - restored)
 
 
@@ -150,31 +152,30 @@ def synthesize_folder(
     weights: Path | str | None = None,
     *,
     settings: InferenceSettings | None = None,
-    **overrides: object,
 ) -> InferenceSummary:
     """Synthesize the missing modality of every case folder in `data_path` into `output_path`.
 
     Writes `{case}-{missing}.nii.gz` (int16, the sources' geometry, 0 outside the brain) flat into
-    `output_path` and, with `write_segmentation`, `{case}-seg.nii.gz` into `segmentation_path`.
+    `output_path` and, with `settings.segmentation_dir`, `{case}-seg.nii.gz` into that folder.
     `weights` is the folder holding `brasyn_{target}.pt` (default: `default_weights_dir()`).
-    `overrides` are `InferenceSettings` fields (e.g. batch_size=4, device="cpu", overwrite=True).
+    `settings` says how (default `InferenceSettings()`; e.g. `InferenceSettings(device="cpu", overwrite=True)`).
 
     Per-case problems never raise: they become failed results with a reason (see `InferenceSummary`).
     Raises `ConfigError` when the device asked for cannot be used (before any case), `InputError` when
     `data_path` holds no case folder and `OutputError` when the output folder is unusable.
     """
-    settings = (settings or InferenceSettings()).with_overrides(**overrides)
-    # once per run, before any case: "auto" warns if a visible GPU is unusable, "cuda" raises why
-    settings = settings.with_overrides(device=str(resolve_device(settings.device)))
+    settings = settings or InferenceSettings()
+    # before any case or folder: "auto" warns (once) if a visible GPU is unusable, "cuda" raises why
+    resolve_device(settings.device)
     data_path, output_path = Path(data_path), Path(output_path)
     weights = Path(weights) if weights is not None else default_weights_dir()
-    seg_path = Path(settings.segmentation_path) if settings.write_segmentation and settings.segmentation_path else None
+    segmentation_dir = Path(settings.segmentation_dir) if settings.segmentation_dir is not None else None
 
     cases = discover_cases(data_path)
     if not cases:
         raise InputError(f"{data_path}: expected case folders (one per case, e.g. BraTS-GLI-00001-000/), found none")
-    prepare_output_folders(output_path, data_path, seg_path)
-    jobs, settled = _plan(cases, output_path, seg_path, settings.overwrite)
+    prepare_output_folders(output_path, data_path, segmentation_dir)
+    jobs, settled = _plan(cases, output_path, segmentation_dir, settings.overwrite)
     for result in settled.values():
         log = logger.error if result.outcome is Outcome.FAILED else logger.info
         log("%s: %s: %s", result.case_id, result.outcome.value, result.reason)
@@ -204,7 +205,7 @@ def synthesize_folder(
 def _run_jobs(
     jobs: list[_Job], predictors: dict[Modality, Predictor], settings: InferenceSettings, show_progress: bool
 ) -> dict[str, SynthesisResult]:
-    """The pipeline: background threads read and normalise the next cases (up to io_workers - 1 ahead)
+    """The pipeline: background threads read and normalize the next cases (up to io_workers - 1 ahead)
     and restore and write the previous one while this thread runs the network. On CPU the network's
     intra-op threads leave a core to them (`brasyn.inference.tuning`)."""
     results: dict[str, SynthesisResult] = {}
@@ -242,7 +243,8 @@ def _run_jobs(
             try:
                 loaded = loads.pop(index).result()
                 network = time.perf_counter()
-                image, labels = predictor.run(loaded.prepared.slices, with_segmentation=job.seg_output is not None)
+                wanted = job.segmentation_file is not None
+                image, labels = predictor.run(loaded.prepared.slices, with_segmentation=wanted)
                 loaded.timings["network"] = time.perf_counter() - network
             except Exception as exc:  # every case is attempted; the reason is reported
                 fail(job, exc, started)

@@ -1,8 +1,8 @@
-"""One dedicated model applied to one case: normalise the sources, run the network over the axial
+"""One dedicated model applied to one case: normalize the sources, run the network over the axial
 slices in batches (by default also over their mirror images, averaged: test-time mirroring), undo
-the padding and the normalisation, zero the background.
+the padding and the normalization, zero the background.
 
-Model-kind agnostic: any module whose forward maps normalised sources (B, 3, S, S) to an object with
+Model-kind agnostic: any module whose forward maps normalized sources (B, 3, S, S) to an object with
 `.image` (B, 1, S, S) in [-1, 1] and `.seg_logits` (B, 4, S, S) or None (the PLAVE generator, the
 polynomial baseline) is driven the same way. `Predictor.from_checkpoint(path)` needs nothing else.
 """
@@ -25,7 +25,7 @@ from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization
 from brasyn.data.slicing import PadRecord, crop_slices, pad_slices
 from brasyn.device import resolve_device, resolve_precision
 from brasyn.errors import CheckpointError, GeometryError, InferenceError, InputError
-from brasyn.inference.settings import DEFAULT_MIRROR_AXES, InferenceSettings, check_mirror_axes
+from brasyn.inference.settings import InferenceSettings
 from brasyn.inference.tuning import plan_for
 
 logger = logging.getLogger(__name__)
@@ -36,13 +36,14 @@ _OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
 
 
 def mirror_flips(axes: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """The test-time mirrorings of a (B, C, S, S) slice batch for in-plane volume axes `axes`: every
-    subset of their tensor dims (volume axis a is dim a + 2), the identity () first.
+    """The test-time mirrorings of a (B, C, S, S) slice batch for in-plane volume axes `axes` (as
+    `InferenceSettings.mirror_axes` validated them): every subset of their tensor dims (volume axis a
+    is dim a + 2), the identity () first.
 
     >>> mirror_flips((0, 1))
     [(), (2,), (3,), (2, 3)]
     """
-    dims = [a + 2 for a in check_mirror_axes(axes, "mirror_axes")]
+    dims = [a + 2 for a in axes]
     return [tuple(d for i, d in enumerate(dims) if k >> i & 1) for k in range(2 ** len(dims))]
 
 
@@ -53,7 +54,7 @@ class PreparedCase(NamedTuple):
     positions: np.ndarray  # (N,) their indices z along the last axis of the volume
     pad: PadRecord  # (H, W) -> (S, S)
     mask: np.ndarray  # (H, W, D) bool: brain = non-zero in any source
-    source_scales: dict[Modality, float]  # each source's normalisation scale (maps to +1)
+    source_scales: dict[Modality, float]  # each source's normalization scale (maps to +1)
     target_scale: float  # predicted scale of the missing modality (from the intensity model)
 
 
@@ -76,25 +77,25 @@ class Predictor:
         intensity_model: IntensityModel,
         image_size: int,
         normalization: Normalization | None = None,
-        device: torch.device | str = "cpu",
-        precision: str = "auto",
-        batch_size: int | str = "auto",
+        settings: InferenceSettings | None = None,
         source: str = "",
-        channels_last: bool | None = None,
-        mirror_axes: tuple[int, ...] = DEFAULT_MIRROR_AXES,
     ) -> None:
+        """`model` and the next four describe the trained model (a `Checkpoint`'s fields, see
+        `from_record`); `settings` says how to run it (device, precision, batch size, memory layout,
+        test-time mirroring), already validated where it was built."""
         self.target = Modality(target)
         self.sources = sources_for(self.target)
         self.intensity_model = intensity_model
         self.image_size = int(image_size)
         self.normalization = normalization or Normalization()
-        self.device = resolve_device(device) if isinstance(device, str) else device
-        self.autocast_dtype = resolve_precision(precision, self.device)
+        self.settings = settings or InferenceSettings()
+        self.device = resolve_device(self.settings.device)
+        self.autocast_dtype = resolve_precision(self.settings.precision, self.device)
         # batch size, memory layout and threads by device unless given (`brasyn.inference.tuning`)
-        self.plan = plan_for(self.device, batch_size, channels_last)
+        self.plan = plan_for(self.device, self.settings.batch_size, self.settings.channels_last)
         self._warned_no_seg = False
         self.source = source or f"{self.target} model"
-        self.mirrors = mirror_flips(mirror_axes)
+        self.mirrors = mirror_flips(self.settings.mirror_axes)
         self.memory_format = torch.channels_last if self.plan.channels_last else torch.contiguous_format
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed slice size: let cuDNN pick its fastest kernels
@@ -122,24 +123,19 @@ class Predictor:
         cls, checkpoint: Checkpoint, *, settings: InferenceSettings | None = None, source: str = ""
     ) -> Predictor:
         """The predictor of a loaded `Checkpoint` (validated and migrated there)."""
-        settings = settings or InferenceSettings()
         return cls(
             checkpoint.build_model(),
             target=checkpoint.target,
             intensity_model=checkpoint.intensity_model,
             image_size=checkpoint.image_size,
             normalization=checkpoint.normalization,
-            device=settings.device,
-            precision=settings.precision,
-            batch_size=settings.batch_size,
-            channels_last=settings.channels_last,
+            settings=settings,
             source=source,
-            mirror_axes=settings.mirror_axes,
         )
 
     # ----------------------------------------------------------------------------------------------
     def prepare(self, sources: dict[Modality, np.ndarray], *, case_id: str = "") -> PreparedCase:
-        """Normalise the three sources as in training and cut the padded axial slices that hold brain.
+        """Normalize the three sources as in training and cut the padded axial slices that hold brain.
 
         sources: {modality: (H, W, D) float32 scanner units}; must hold this model's three sources.
         """
@@ -171,7 +167,7 @@ class Predictor:
         return PreparedCase(padded, positions, record, mask, scales, float(target_scale))
 
     def run(self, slices: np.ndarray, *, with_segmentation: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """The network over (N, 3, S, S) normalised slices in batches -> image (N, S, S) in [-1, 1]
+        """The network over (N, 3, S, S) normalized slices in batches -> image (N, S, S) in [-1, 1]
         and labels (N, S, S) uint8 (argmax of the seg logits), or None when not asked for or when the
         model has no segmentation decoder (logged once).
 
@@ -218,7 +214,7 @@ class Predictor:
         with torch.inference_mode(), autocast:
             image, probabilities = 0, None
             for dims in self.mirrors:  # () first; each output (B, C, S, S) is mirrored back before the sum
-                out = self.model(x.flip(dims), with_seg=with_segmentation)
+                out = self.model(x.flip(dims), with_segmentation=with_segmentation)
                 image = image + out.image.float().flip(dims)
                 if with_segmentation and out.seg_logits is not None:
                     p = out.seg_logits.float().softmax(dim=1).flip(dims)

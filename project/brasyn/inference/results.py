@@ -53,7 +53,7 @@ class SynthesisResult:
     cause: FailureCause | None = None
     """Set for failed cases only."""
     timings: dict[str, float] = field(default_factory=dict)
-    """Seconds per stage of a synthesized case (`STAGES`: read, normalise, network, restore, write)."""
+    """Seconds per stage of a synthesized case (`STAGES`: read, normalize, network, restore, write)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ of `parameters.yaml` (strict: an unknown key is a `ConfigError`) or built from C
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from brasyn.config import from_dict, to_dict
@@ -51,11 +51,9 @@ class InferenceSettings:
     overwrite: bool = False
     """Replace existing predictions; by default a case whose prediction exists is skipped."""
 
-    write_segmentation: bool = False
-    """Also write the segmentation decoder's tumour map (labels 0-3) as `{case}-seg.nii.gz`."""
-
-    segmentation_path: str | None = None
-    """Folder for the tumour maps (required with `write_segmentation`; never the output folder)."""
+    segmentation_dir: str | None = None
+    """Also write the segmentation decoder's tumour map (labels 0-3) as `{case}-seg.nii.gz` into this
+    folder (never the output folder, which holds only the predictions); None: no tumour maps."""
 
     progress: bool | None = None
     """Progress bar over cases: None = only when stderr is a terminal."""
@@ -79,23 +77,41 @@ class InferenceSettings:
         if self.io_workers < 1:
             raise ConfigError(f"infer.io_workers: expected a positive integer, found {self.io_workers!r}")
         object.__setattr__(self, "mirror_axes", check_mirror_axes(self.mirror_axes))
-        if self.write_segmentation and not self.segmentation_path:
-            raise ConfigError(
-                "infer.segmentation_path: required when write_segmentation is true "
-                "(a folder other than the output folder, which must hold only the predictions)"
-            )
+        folder = self.segmentation_dir
+        if folder is not None and not (isinstance(folder, str) and folder):
+            raise ConfigError(f"infer.segmentation_dir: expected a folder path or null, found {folder!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> InferenceSettings:
-        """Strict loading of the `infer:` mapping (unknown keys are errors)."""
-        return from_dict(cls, data, "infer")
+        """Strict loading of the `infer:` mapping (unknown keys are errors; older keys are migrated)."""
+        return from_dict(cls, migrate_legacy_keys(data), "infer")
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
 
-    def with_overrides(self, **overrides: Any) -> InferenceSettings:
-        """A copy with the non-None `overrides` applied (CLI options override the parameters file)."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+LEGACY_SEGMENTATION_KEYS = ("write_segmentation", "segmentation_path")
+"""The two keys that `segmentation_dir` replaced; parameters files that use them still load."""
+
+
+def migrate_legacy_keys(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`write_segmentation: true` + `segmentation_path: DIR` (the earlier layout) -> `segmentation_dir: DIR`."""
+    if not data or not any(key in data for key in LEGACY_SEGMENTATION_KEYS):
+        return data
+    data = dict(data)
+    write, folder = data.pop("write_segmentation", False), data.pop("segmentation_path", None)
+    if "segmentation_dir" in data:
+        raise ConfigError(
+            "infer: give segmentation_dir, or the older write_segmentation and segmentation_path, not both"
+        )
+    if write and not folder:
+        raise ConfigError(
+            "infer.segmentation_path: required when write_segmentation is true "
+            "(a folder other than the output folder, which must hold only the predictions)"
+        )
+    if write:
+        data["segmentation_dir"] = folder
+    return data
 
 
 
@@ -114,4 +130,4 @@ class InferParameters:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> InferParameters:
         """Strict loading of the `infer:` mapping (unknown keys and wrong types are `ConfigError`s)."""
-        return from_dict(cls, data, "infer")
+        return from_dict(cls, migrate_legacy_keys(data), "infer")

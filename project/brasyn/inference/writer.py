@@ -24,16 +24,16 @@ SEGMENTATION_DTYPE = np.uint8
 
 
 def write_prediction(
-    prediction: Prediction, geometry: Geometry, image_path: Path, segmentation_path: Path | None
+    prediction: Prediction, geometry: Geometry, image_path: Path, segmentation_file: Path | None
 ) -> None:
-    """Write the image and, when `segmentation_path` is given and the model made one, the tumour
+    """Write the image and, when `segmentation_file` is given and the model made one, the tumour
     map, both with the sources' `geometry`. If the tumour map cannot be written the image is removed
     again: a failed case has no output."""
     write_volume(prediction.image, image_path, geometry, dtype=IMAGE_DTYPE)
-    if segmentation_path is None or prediction.segmentation is None:
+    if segmentation_file is None or prediction.segmentation is None:
         return
     try:
-        write_volume(prediction.segmentation, segmentation_path, geometry, dtype=SEGMENTATION_DTYPE)
+        write_volume(prediction.segmentation, segmentation_file, geometry, dtype=SEGMENTATION_DTYPE)
     except BaseException:
         image_path.unlink(missing_ok=True)
         raise
@@ -56,23 +56,25 @@ def _make_folder(path: Path, what: str) -> None:
         raise OutputError(f"{path}: the {what} is not writable (expected write permission for uid {os.getuid()})")
 
 
-def prepare_output_folders(output_path: Path, data_path: Path, seg_path: Path | None) -> None:
+def prepare_output_folders(output_path: Path, data_path: Path, segmentation_dir: Path | None) -> None:
     """Refuse overlapping folders (before creating anything), then create and check the outputs."""
     if _is_within(output_path, data_path) or _is_within(data_path, output_path):
         raise OutputError(
             f"{output_path}: the output folder must not contain or lie inside the data folder {data_path}"
         )
-    if seg_path is not None:
-        if _is_within(seg_path, output_path) or _is_within(output_path, seg_path):
+    if segmentation_dir is not None:
+        if _is_within(segmentation_dir, output_path) or _is_within(output_path, segmentation_dir):
             raise OutputError(
-                f"{seg_path}: the segmentation folder must be separate from {output_path} "
+                f"{segmentation_dir}: the segmentation folder must be separate from {output_path} "
                 "(which holds only predictions)"
             )
-        if _is_within(seg_path, data_path):
-            raise OutputError(f"{seg_path}: the segmentation folder must not lie inside the data folder {data_path}")
+        if _is_within(segmentation_dir, data_path):
+            raise OutputError(
+                f"{segmentation_dir}: the segmentation folder must not lie inside the data folder {data_path}"
+            )
     _make_folder(output_path, "output folder")
-    if seg_path is not None:
-        _make_folder(seg_path, "segmentation folder")
-    for folder in (output_path, seg_path):  # a killed run's temporary files: the folder holds only results
+    if segmentation_dir is not None:
+        _make_folder(segmentation_dir, "segmentation folder")
+    for folder in (output_path, segmentation_dir):  # a killed run's temporary files: the folder holds only results
         if folder is not None:
             remove_stale_temporaries(folder)

@@ -1,7 +1,7 @@
 """The non-neural reference: per-voxel polynomial regression from the three sources to the target.
 
-Each voxel's normalised target is a polynomial (all monomials of total degree ≤ `degree`, cross
-terms included: 10 terms for degree 2, 20 for degree 3) of the same voxel's three normalised
+Each voxel's normalized target is a polynomial (all monomials of total degree ≤ `degree`, cross
+terms included: 10 terms for degree 2, 20 for degree 3) of the same voxel's three normalized
 sources, in `sources_for(target)` order. Coefficients come from least squares on brain voxels
 sampled from training cases (`brasyn.training.baseline_fit`). It plugs into the inference engine
 like the GAN: checkpoint kind "polynomial", built by `brasyn.checkpoint.build_model`.
@@ -68,9 +68,9 @@ class PolynomialBaseline(nn.Module):
         config = cfg if isinstance(cfg, BaselineConfig) else from_dict(BaselineConfig, cfg)
         return cls(config)
 
-    def forward(self, sources: Tensor, *, with_seg: bool = False) -> GeneratorOutput:
+    def forward(self, sources: Tensor, *, with_segmentation: bool = False) -> GeneratorOutput:
         """sources (B, 3, H, W) → image (B, 1, H, W), clamped to [-1, 1]; -1 wherever every source is
-        background (-1). There is no segmentation head: `seg_logits` is None whatever `with_seg`."""
+        background (-1). There is no segmentation head: `seg_logits` is None whatever `with_segmentation`."""
         if sources.ndim != 4 or sources.shape[1] != 3:
             raise ContractError(f"polynomial baseline: expected sources (B, 3, H, W), found {tuple(sources.shape)}")
         x = sources.float()

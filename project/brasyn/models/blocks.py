@@ -58,7 +58,7 @@ def output_conv(in_channels: int, out_channels: int) -> OutputConv:
 
 @contextlib.contextmanager
 def frozen_batchnorm_statistics(module: nn.Module) -> Iterator[None]:
-    """Inside: the BatchNorm layers of `module` still normalise with the batch's statistics (train
+    """Inside: the BatchNorm layers of `module` still normalize with the batch's statistics (train
     mode) but do not update their running statistics (nor `num_batches_tracked`).
 
     For forward passes on inputs that eval-mode inference never sees, e.g. the generated image fed

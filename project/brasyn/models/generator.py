@@ -50,7 +50,7 @@ class GeneratorOutput(NamedTuple):
 
 
 class Generator(nn.Module):
-    """Maps the normalised source slices (B, n_sources, H, W) to the missing modality (B, 1, H, W).
+    """Maps the normalized source slices (B, n_sources, H, W) to the missing modality (B, 1, H, W).
 
     H = W = config.image_size (the fusion token length depends on it). Channel i of the input goes to
     branch i; branches do not share weights.
@@ -112,14 +112,14 @@ class Generator(nn.Module):
             branches = tuple(branch(image) for branch in self.branches)  # (B, 4C, h, w) each
         return self._fuse(branches)
 
-    def forward(self, sources: Tensor, *, with_seg: bool = True) -> GeneratorOutput:
+    def forward(self, sources: Tensor, *, with_segmentation: bool = True) -> GeneratorOutput:
         """Sources (B, n_sources, H, W) in [-1, 1] -> GeneratorOutput.
 
-        seg_logits is None when `with_seg` is False or the model has no segmentation decoder.
+        seg_logits is None when `with_segmentation` is False or the model has no segmentation decoder.
         """
         encoded = self.encode(sources)
         decoded = self.decoder(encoded.fused)
-        seg_logits = self.seg_decoder(encoded.fused) if (with_seg and self.seg_decoder is not None) else None
+        seg_logits = self.seg_decoder(encoded.fused) if (with_segmentation and self.seg_decoder is not None) else None
         features = GeneratorFeatures(
             branches=encoded.branches, mma=encoded.mma, fused=encoded.fused, up1=decoded.up1, up2=decoded.up2
         )

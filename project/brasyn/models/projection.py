@@ -13,7 +13,7 @@ NCE_LAYERS: tuple[str, ...] = ("mma", "fused")
 
 
 class PatchNCEHeads(nn.Module):
-    """Per layer: Linear(C_l -> D), ReLU, Linear(D -> D), L2-normalise (D = nce_channels).
+    """Per layer: Linear(C_l -> D), ReLU, Linear(D -> D), L2-normalize (D = nce_channels).
 
     Layer "mma" has C = n_sources * 4 * base_channels inputs, layer "fused" 4 * base_channels.
     """

@@ -1,6 +1,6 @@
 """A small 2-D U-Net tumour segmenter, independent of the synthesis model (BraSyn's second criterion).
 
-Four normalised real sequences of an axial slice in (channels t1n, t1c, t2w, t2f), logits of the four
+Four normalized real sequences of an axial slice in (channels t1n, t1c, t2w, t2f), logits of the four
 BraTS labels out (0 background, 1 NCR, 2 ED, 3 ET). Fully convolutional: any H and W divisible by
 `2 ** depth` (training uses crops, inference whole padded slices).
 """
@@ -89,7 +89,7 @@ class SegmenterUNet(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, in_channels, H, W) normalised sequences -> (B, n_classes, H, W) float32 logits."""
+        """(B, in_channels, H, W) normalized sequences -> (B, n_classes, H, W) float32 logits."""
         if x.shape[-2] % self.multiple or x.shape[-1] % self.multiple:
             shape = tuple(x.shape[-2:])
             raise ContractError(f"segmenter input H, W must be multiples of {self.multiple}, found {shape}")

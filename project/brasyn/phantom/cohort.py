@@ -62,13 +62,13 @@ def _write_json(data: dict, path: Path) -> None:
 
 
 def write_case(
-    folder: Path, name: str, case: PhantomCase, modalities: Iterable[Modality], *, with_seg: bool
+    folder: Path, name: str, case: PhantomCase, modalities: Iterable[Modality], *, with_labels: bool
 ) -> list[Path]:
     """Write `modalities` (int16) and optionally the seg (uint8) of `case` into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     geometry = new_geometry(case.seg.shape, case.affine)
     written = [write_volume(case.images[m], folder / image_filename(name, m), geometry) for m in modalities]
-    if with_seg:
+    if with_labels:
         written.append(write_volume(case.seg, folder / image_filename(name, SEG_SUFFIX), geometry, dtype=np.uint8))
     return written
 
@@ -88,17 +88,23 @@ def write_training_cohort(
     *,
     first_id: int = TRAINING_FIRST_ID,
     prefix: str = CASE_PREFIX,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> CohortResult:
     """Write `n_cases` complete cases (4 images + seg). Case k uses index `first_id + k` of `seed`."""
     _check(n_cases, first_id)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ids, folders, protocols = [], [], {}
-    for number in tqdm(range(first_id, first_id + n_cases), desc="phantom train", unit="case", disable=not progress):
+    bar = tqdm(
+        range(first_id, first_id + n_cases),
+        desc="phantom train",
+        unit="case",
+        disable=not progress if progress is not None else None,  # None: only on a terminal
+    )
+    for number in bar:
         name = case_id(number, prefix)
         case = generate_case(number, seed, config)
-        write_case(out_dir / name, name, case, MODALITIES, with_seg=True)
+        write_case(out_dir / name, name, case, MODALITIES, with_labels=True)
         ids.append(name)
         folders.append(out_dir / name)
         protocols[name] = case.protocol
@@ -116,7 +122,7 @@ def write_validation_cohort(
     *,
     first_id: int = VALIDATION_FIRST_ID,
     prefix: str = CASE_PREFIX,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> CohortResult:
     """Write challenge-style cases with one modality dropped, and the MedPerf ground truth aside."""
     _check(n_cases, first_id)
@@ -129,17 +135,18 @@ def write_validation_cohort(
     ids, folders, protocols, missing = [], [], {}, {}
     numbers = range(first_id, first_id + n_cases)
     for number, drop in tqdm(
-        list(zip(numbers, dropped, strict=True)), desc="phantom validation", unit="case", disable=not progress
+        list(zip(numbers, dropped, strict=True)), desc="phantom validation", unit="case",
+        disable=not progress if progress is not None else None,
     ):
         name = case_id(number, prefix)
         case = generate_case(number, seed, config)
         folder = data_dir / name
-        write_case(folder, name, case, [m for m in MODALITIES if m is not drop], with_seg=False)
+        write_case(folder, name, case, [m for m in MODALITIES if m is not drop], with_labels=False)
         for stale in (image_filename(name, drop), image_filename(name, SEG_SUFFIX)):
             if (folder / stale).exists():  # left by an earlier run into the same folder
                 (folder / stale).unlink()
                 logger.warning("%s: removed stale %s so the case holds exactly 3 images", name, stale)
-        write_case(labels_dir / ORIGINAL_DATA / name, name, case, MODALITIES, with_seg=True)
+        write_case(labels_dir / ORIGINAL_DATA / name, name, case, MODALITIES, with_labels=True)
         ids.append(name)
         folders.append(folder)
         missing[name] = drop

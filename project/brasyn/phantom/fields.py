@@ -77,7 +77,7 @@ def sample_trilinear(volumes: np.ndarray, coordinates: np.ndarray) -> np.ndarray
     dims = volumes.shape[1:]
     out_shape = coordinates.shape[1:]
     grid = np.empty((*out_shape, 3), dtype=np.float32)
-    # grid_sample's last axis is (x, y, z) = (W, H, D): our axes in reverse order, normalised to [-1, 1]
+    # grid_sample's last axis is (x, y, z) = (W, H, D): our axes in reverse order, normalized to [-1, 1]
     for k in range(3):
         grid[..., 2 - k] = coordinates[k] * (2.0 / (dims[k] - 1)) - 1.0
     with torch.no_grad():

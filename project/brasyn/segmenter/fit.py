@@ -63,7 +63,7 @@ class FitSettings:
 
 @dataclass
 class SliceBank:
-    """Normalised axial slices of many cases: inputs (N, 4, X, Y) float16, labels (N, X, Y) uint8."""
+    """Normalized axial slices of many cases: inputs (N, 4, X, Y) float16, labels (N, X, Y) uint8."""
 
     inputs: np.ndarray
     labels: np.ndarray
@@ -85,7 +85,7 @@ def complete_cases(folder: Path) -> list:
 def load_bank(folder: Path, normalization: Normalization, slice_stride: int = 1) -> SliceBank:
     inputs, labels, names = [], [], []
     for case in complete_cases(folder):
-        volumes = load_case(case, modalities=MODALITIES, with_seg=True)
+        volumes = load_case(case, modalities=MODALITIES, with_labels=True)
         mask, stacked = case_input(volumes.images, normalization, name=case.case_id)
         chosen = np.flatnonzero(mask.any(axis=(0, 1)))[::slice_stride]
         inputs.append(np.moveaxis(stacked[:, :, :, chosen], 3, 0).astype(np.float16))  # (n, 4, X, Y)
@@ -150,7 +150,7 @@ def validate(model: SegmenterUNet, normalization: Normalization, folder: Path) -
     """Dice ET / TC / WT of whole-volume segmentations of held-out complete cases: per case and mean."""
     per_case = {}
     for case in complete_cases(folder):
-        volumes = load_case(case, modalities=MODALITIES, with_seg=True)
+        volumes = load_case(case, modalities=MODALITIES, with_labels=True)
         labels = segment_volumes(model, normalization, volumes.images, name=case.case_id)
         per_case[case.case_id] = region_dice(labels, volumes.seg)
         logger.info("validation %s: %s", case.case_id, _format_dice(per_case[case.case_id]))

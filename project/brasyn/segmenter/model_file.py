@@ -63,7 +63,7 @@ def save_segmenter(
 
 
 def load_segmenter(path: Path) -> tuple[SegmenterUNet, Normalization, dict[str, Any]]:
-    """(eval-mode float32 network, normalisation, the whole checkpoint dict); errors are `CheckpointError`s."""
+    """(eval-mode float32 network, normalization, the whole checkpoint dict); errors are `CheckpointError`s."""
     path = Path(path)
     payload = load_weights_file(path, "segmenter checkpoint", " (train one with `brasyn segmenter fit`)")
     if not isinstance(payload, dict) or any(k not in payload for k in REQUIRED_KEYS):

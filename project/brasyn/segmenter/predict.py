@@ -1,6 +1,6 @@
 """Run the bundled segmenter: four real (or completed) sequences of a case -> a BraTS label map.
 
-Each sequence is normalised as the synthesis models normalise theirs (`Normalization`), the axial
+Each sequence is normalized as the synthesis models normalize theirs (`Normalization`), the axial
 slices holding brain are padded to a multiple of the network's stride with the background value,
 run in batches, and the arg-max label is cropped back; voxels outside the brain are 0.
 """
@@ -31,12 +31,12 @@ MARGIN = 8  # voxels of background kept around the brain's bounding box
 def case_input(
     volumes: Mapping[Modality, np.ndarray], normalization: Normalization, *, name: str = ""
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(brain mask (X, Y, Z), normalised input (4, X, Y, Z) float32 in MODALITIES order)."""
+    """(brain mask (X, Y, Z), normalized input (4, X, Y, Z) float32 in MODALITIES order)."""
     absent = [m.value for m in MODALITIES if m not in volumes]
     if absent:
         raise InputError(f"{name or 'case'}: the segmenter needs all four sequences, missing {', '.join(absent)}")
-    mask, _, normalised = normalization.normalize_case({m: volumes[m] for m in MODALITIES}, name=name)
-    return mask, np.stack([normalised[m] for m in MODALITIES])
+    mask, _, normalized = normalization.normalize_case({m: volumes[m] for m in MODALITIES}, name=name)
+    return mask, np.stack([normalized[m] for m in MODALITIES])
 
 
 def pad_to_multiple(array: np.ndarray, multiple: int, value: float) -> tuple[np.ndarray, tuple[int, int]]:

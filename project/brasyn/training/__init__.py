@@ -10,6 +10,7 @@ from brasyn.training.config import (
     LossWeights,
     TrainingConfig,
     TrainingSetup,
+    TrainParameters,
     TranslationStage,
     load_training_setup,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "LossWeights",
     "TrainingConfig",
     "TrainingSetup",
+    "TrainParameters",
     "TranslationStage",
     "load_training_setup",
     "train",

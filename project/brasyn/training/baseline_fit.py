@@ -1,6 +1,6 @@
 """Fitting the polynomial baseline (`brasyn.models.baseline`) on a BraTS training folder.
 
-Reads and normalises the complete cases once, samples brain voxels (a share inside the tumour),
+Reads and normalizes the complete cases once, samples brain voxels (a share inside the tumour),
 solves one least-squares problem per target and returns checkpoint payloads. It lives on the
 training side because it reads cases and writes checkpoints, which the model itself never does.
 """
@@ -79,7 +79,7 @@ def _sample_case(
     rng: np.random.Generator,
     name: str,
 ) -> tuple[np.ndarray, dict[Modality, float]]:
-    """Normalise one complete case and sample brain voxels → (n, 4) values in MODALITIES order, scales."""
+    """Normalize one complete case and sample brain voxels → (n, 4) values in MODALITIES order, scales."""
     mask, scales, normalized = config.normalization.normalize_case({m: volumes[m] for m in MODALITIES}, name=name)
     brain = np.flatnonzero(mask)
     wanted = min(config.voxels_per_case, brain.size)
@@ -104,7 +104,7 @@ def fit_baselines(
     """Fit one polynomial per target on the complete cases under `data_path`, reading each case once.
 
     Returns {target: its `Checkpoint` (kind "polynomial")}. Cases that are
-    not complete (4 modalities) are skipped; a case whose volumes cannot be normalised is skipped
+    not complete (4 modalities) are skipped; a case whose volumes cannot be normalized is skipped
     with a warning. Raises `InputError` when no usable case is left.
     """
     config = config or BaselineFitConfig()
@@ -122,7 +122,7 @@ def fit_baselines(
     for case in tqdm(
         cases, desc="baseline: sample voxels", unit="case", disable=not progress if progress is not None else None
     ):
-        volumes = load_case(case, modalities=MODALITIES, with_seg=case.seg is not None)
+        volumes = load_case(case, modalities=MODALITIES, with_labels=case.seg is not None)
         try:
             values, case_scales = _sample_case(volumes.images, volumes.seg, config, rng, case.case_id)
         except IntensityError as exc:
@@ -132,7 +132,7 @@ def fit_baselines(
         scales.append(case_scales)
         used.append(case.case_id)
     if not samples:
-        raise InputError(f"{data_path}: no case could be normalised (every modality needs brain voxels above 0)")
+        raise InputError(f"{data_path}: no case could be normalized (every modality needs brain voxels above 0)")
     data = np.concatenate(samples)  # (N, 4)
     column = {m: i for i, m in enumerate(MODALITIES)}
     model_config = to_dict(BaselineConfig(degree=config.degree, image_size=config.image_size))

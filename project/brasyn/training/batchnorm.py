@@ -1,6 +1,6 @@
 """BatchNorm running statistics that match the weights they are used with.
 
-In train mode BatchNorm normalises with each batch's statistics and keeps an exponential moving
+In train mode BatchNorm normalizes with each batch's statistics and keeps an exponential moving
 average (momentum 0.1, i.e. the last ~10 batches) for eval mode. While the learning rate is high the
 weights move faster than that average follows, so eval-mode validation (and a checkpoint written in
 that state) can be far worse than the network really is: a 16-channel T1-ce model at lr 6e-4 scored

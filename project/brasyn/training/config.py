@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from brasyn.config import from_dict, load_yaml, to_dict
+from brasyn.constants import MODALITIES, Modality, parse_targets
 from brasyn.data.augment import Augmentation
 from brasyn.data.normalization import Normalization
 from brasyn.data.slices import CACHE_DTYPES
@@ -168,7 +169,7 @@ class DataConfig:
     """Folder of the uncompressed slice cache (relative paths start at the output folder); default
     `<output>/cache`. Shared by the four targets; delete it after training to free the disk."""
     cache_dtype: str = "float16"
-    """Storage type of the cached normalised slices (float16 halves the disk use)."""
+    """Storage type of the cached normalized slices (float16 halves the disk use)."""
     augmentation: Augmentation = field(default_factory=Augmentation)
     """nnU-Net-style augmentation of each training slice (`brasyn.data.augment`): spatial transforms of
     sources, target and labels alike, intensity transforms of the sources only. All off by default
@@ -196,7 +197,7 @@ class TrainingConfig:
     stage2: TranslationStage = field(default_factory=TranslationStage)
     """Generator / discriminator / projection heads."""
     data: DataConfig = field(default_factory=DataConfig)
-    """Slice selection, normalisation, validation split, cache."""
+    """Slice selection, normalization, validation split, cache."""
     seed: int = 0
     """Seeds Python, NumPy and torch (CPU and CUDA), the data order and the split."""
     device: str = "auto"
@@ -304,3 +305,29 @@ def load_training_setup(source: str | Path | Mapping[str, Any] | TrainingSetup |
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class TrainParameters:
+    """The `train:` section of the cube's parameters file: which dedicated models to train (`targets`,
+    default all four) and the training setup (a preset and overrides, written at the section's level),
+    validated together in one place, as `InferParameters` does for the `infer:` section."""
+
+    setup: TrainingSetup = field(default_factory=TrainingSetup)
+    targets: tuple[Modality, ...] = MODALITIES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", tuple(parse_targets(list(self.targets), "train.targets")))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> TrainParameters:
+        """`targets` (names, "all" or comma-separated lists, as `brasyn train --target`) and the rest of
+        the mapping as `load_training_setup` reads it (None or empty: the paper preset, all targets)."""
+        section = dict(data or {})
+        targets = section.pop("targets", None)
+        setup = load_training_setup(section)
+        return cls(setup=setup) if targets is None else cls(setup=setup, targets=_as_list(targets))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]

@@ -172,7 +172,7 @@ class GeneratorWithHeads(nn.Module):
 
     def forward(self, sources: Tensor, *, with_contrastive: bool = True) -> GeneratorPass:
         """sources (B, 3, S, S) -> GeneratorPass (contrastive 0 when switched off here or at construction)."""
-        output = self.generator(sources, with_seg=True)
+        output = self.generator(sources, with_segmentation=True)
         if not (self.with_contrastive and with_contrastive):
             return GeneratorPass(output=output, contrastive=output.image.new_zeros(()))
         generated = self.generator.encode_generated(output.image)
@@ -330,7 +330,7 @@ class TranslationTrainer:
 
         def forward(batch: Tensor) -> None:
             with self.rt.autocast():
-                self.generator(batch.to(self.rt.device), with_seg=True)
+                self.generator(batch.to(self.rt.device), with_segmentation=True)
 
         return recalibrate_batchnorm(self.generator, sources, forward)
 
@@ -341,7 +341,7 @@ class TranslationTrainer:
         self.generator.eval()
         try:
             with self.rt.autocast():
-                output = self.generator(sources, with_seg=True)
+                output = self.generator(sources, with_segmentation=True)
                 return output.image, output.seg_logits
         finally:
             self.generator.train()
