@@ -99,3 +99,10 @@ def test_cli_infer_defaults_are_the_settings_defaults(monkeypatch, tmp_path):
     for bad in ("x", "0;1", "2", "0,0"):
         result = CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o"), "--mirror-axes", bad])
         assert result.exit_code == 2 and "--mirror-axes" in result.output
+    # one name for the tumour-map folder (the older --seg-output still works); progress as everywhere
+    assert seen[0].segmentation_dir is None and seen[0].progress is None  # bars only on a terminal
+    for option in ("--segmentation-dir", "--seg-output"):
+        result = CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o"), option, str(tmp_path / "s")])
+        assert result.exit_code == 0 and seen[-1].segmentation_dir == str(tmp_path / "s")
+    assert CliRunner().invoke(app, ["infer", str(tmp_path), str(tmp_path / "o"), "--no-progress"]).exit_code == 0
+    assert seen[-1].progress is False
