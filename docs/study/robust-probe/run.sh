@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Issue 17 probe: T1-ce trained with synthetic_wide (A) and synthetic_robust (B), side by side at one
+# thread each with the same wall-time budget, on the training cohort of `make checkpoints`
+# (runs/checkpoints/cohort, 32 cases, seed 1). Usage: docs/study/robust-probe/run.sh [RUN]
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+PYTHON=${PYTHON:-.venv/bin/python}
+RUN=${1:-runs/robust-probe}
+COHORT=${COHORT:-runs/checkpoints/cohort}
+HERE=docs/study/robust-probe
+mkdir -p "$RUN"
+for arm in wide robust; do
+    "$PYTHON" - "$HERE/$arm.yaml" "$RUN/$arm.yaml" "$PWD/runs/checkpoints/cache" <<'PY'
+import sys, yaml
+source, out, cache = sys.argv[1:]
+data = yaml.safe_load(open(source))
+training = data.setdefault("training", {})
+training.update(device="cpu", num_workers=0)
+training.setdefault("data", {})["cache_dir"] = cache
+yaml.safe_dump(data, open(out, "w"), sort_keys=False)
+PY
+done
+export OMP_NUM_THREADS=1
+"$PYTHON" -m brasyn.cli train "$COHORT" "$RUN/prepare" --config "$RUN/wide.yaml" --prepare-only --no-progress
+for arm in wide robust; do
+    "$PYTHON" -m brasyn.cli train "$COHORT" "$RUN/$arm" --config "$RUN/$arm.yaml" --target t1c --no-progress \
+        >"$RUN/$arm.log" 2>&1 &
+done
+wait
+echo "probe done: $(date)"
