@@ -1,5 +1,6 @@
-"""The shifted acquisition site: the default site is unchanged, the shifted one meets the data contract
-and differs in the intended ways (protocols, resolution, gains, anatomy), recorded in phantom.json."""
+"""Acquisition sites: the default site is unchanged, the shifted one meets the data contract and differs
+in the intended ways (protocols, resolution, gains, anatomy), recorded in phantom.json; the varied
+training site widens the default's ranges, and no training cohort comes from the held-out shifted site."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from typer.testing import CliRunner
 
 from brasyn.constants import BRATS_AFFINE, MODALITIES, Modality, image_filename
 from brasyn.errors import ConfigError
-from brasyn.phantom import PhantomConfig, acquisition, generate_case, write_validation_cohort
+from brasyn.phantom import PhantomConfig, acquisition, generate_case, write_training_cohort, write_validation_cohort
 from brasyn.phantom import signal as sig
 from brasyn.phantom.anatomy import grid_affine
 from brasyn.phantom.contrast import expected_order, order_violations, sample_physics, tissue_signals
 from brasyn.phantom.protocol import sample_protocol
-from brasyn.phantom.site import DEFAULT, SHIFTED, site_profile
+from brasyn.phantom.site import DEFAULT, SHIFTED, VARIED, site_profile
 
 SMALL = (48, 48, 31)
 # sha256 of case 20001 of seed 2024 at 48 × 48 × 31 (the four int16 images in t1c, t1n, t2f, t2w
@@ -55,18 +56,68 @@ def shifted_cases():
     return [generate_case(40000 + k, 4242, PhantomConfig(shape=SMALL, site="shifted")) for k in range(3)]
 
 
+def _assert_contract(case, site: str) -> None:
+    assert set(case.images) == set(MODALITIES)
+    brain = case.images[Modality.T1N] > 0
+    for image in case.images.values():
+        assert image.shape == SMALL and image.dtype == np.int16
+        np.testing.assert_array_equal(image > 0, brain)  # one brain mask, background exactly 0
+    assert case.seg.shape == SMALL and case.seg.dtype == np.uint8
+    assert set(np.unique(case.seg)) <= {0, 1, 2, 3} and (case.seg > 0).any()
+    assert not (case.seg > 0)[~brain].any()
+    np.testing.assert_allclose(case.affine, grid_affine(SMALL))
+    assert case.protocol["site"] == site
+
+
 def test_shifted_cases_meet_the_data_contract(shifted_cases):
     for case in shifted_cases:
-        assert set(case.images) == set(MODALITIES)
-        brain = case.images[Modality.T1N] > 0
-        for image in case.images.values():
-            assert image.shape == SMALL and image.dtype == np.int16
-            np.testing.assert_array_equal(image > 0, brain)  # one brain mask, background exactly 0
-        assert case.seg.shape == SMALL and case.seg.dtype == np.uint8
-        assert set(np.unique(case.seg)) <= {0, 1, 2, 3} and (case.seg > 0).any()
-        assert not (case.seg > 0)[~brain].any()
-        np.testing.assert_allclose(case.affine, grid_affine(SMALL))
-        assert case.protocol["site"] == "shifted"
+        _assert_contract(case, "shifted")
+
+
+def test_varied_cases_meet_the_data_contract_and_differ_from_the_default():
+    config = PhantomConfig(shape=SMALL, site="varied")
+    for number in (50000, 50001):
+        case = generate_case(number, 1, config)
+        _assert_contract(case, "varied")
+        assert _digests(case) == _digests(generate_case(number, 1, config))  # deterministic
+        default = generate_case(number, 1, PhantomConfig(shape=SMALL))
+        assert not np.array_equal(case.images[Modality.T1N], default.images[Modality.T1N])
+
+
+def test_varied_site_widens_the_default_without_the_shifted_sites_own_choices():
+    rng_default, rng_varied = np.random.default_rng(1), np.random.default_rng(1)
+    default = [sample_protocol(rng_default) for _ in range(400)]
+    varied = [sample_protocol(rng_varied, VARIED) for _ in range(400)]
+    flair = Modality.T2F
+    assert 0.2 < np.mean([p.sequences[flair].acquisition == "3D" for p in varied]) < 0.4
+    assert 0.2 < np.mean([bool(p.sequences[flair].post_contrast) for p in varied]) < 0.4
+
+    def spread(protocols, values):
+        return np.ptp([values(p) for p in protocols])
+
+    for values in (lambda p: p.sequences[Modality.T2W].tr, lambda p: p.snr[Modality.T2W],
+                   lambda p: np.log(p.case_gain), lambda p: np.log(p.modality_gain[Modality.T2W])):
+        assert spread(varied, values) > spread(default, values)
+    # what only the held-out site does: linear resampling of thick slices, a vendor gain offset
+    assert not VARIED.resample_slices and VARIED.modality_gain_offset == DEFAULT.modality_gain_offset
+    assert VARIED.anatomy.extra and VARIED.anatomy.atrophy_range[1] < SHIFTED.anatomy.atrophy_range[1]
+
+
+def test_training_cohorts_come_from_training_sites_only(tmp_path):
+    from brasyn.cli import app
+
+    with pytest.raises(ConfigError, match="'shifted' is held out for measuring generalisation"):
+        write_training_cohort(tmp_path / "held-out", 1, 0, PhantomConfig(shape=SMALL, site="shifted"))
+    assert not (tmp_path / "held-out").exists()
+    args = ["phantom", "train", str(tmp_path / "varied"), "--cases", "1", "--small", "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--site", "varied", "--first-id", "50000"])
+    assert result.exit_code == 0, result.output
+    assert "site varied" in result.output
+    record = json.loads((tmp_path / "varied" / "phantom.json").read_text())
+    assert record["config"]["site_profile"]["name"] == "varied"
+    assert (tmp_path / "varied" / "BraTS-GLI-50000-000" / "BraTS-GLI-50000-000-seg.nii.gz").is_file()
+    refused = CliRunner().invoke(app, [*args, "--site", "shifted"])
+    assert refused.exit_code != 0 and "held out" in str(refused.exception)
 
 
 def test_shifted_site_is_deterministic_and_differs_from_the_default():

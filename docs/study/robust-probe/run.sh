@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Issue 17 probe: T1-ce trained with synthetic_wide (A) and synthetic_robust (B), side by side at one
-# thread each with the same wall-time budget, on the training cohort of `make checkpoints`
-# (runs/checkpoints/cohort, 32 cases, seed 1). Usage: docs/study/robust-probe/run.sh [RUN]
+# Issue 17 probe: T1-ce trained with synthetic_wide (arm "wide") and synthetic_robust (arm "robust"),
+# side by side at one thread each with the same wall-time budget, on a training cohort: by default
+# the one of `make checkpoints` (runs/checkpoints/cohort, 32 cases, seed 1, default site).
+#   docs/study/robust-probe/run.sh [RUN]
+#   COHORT=runs/varied/cohort CACHE=runs/varied/cache docs/study/robust-probe/run.sh runs/robust-probe-varied
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PYTHON=${PYTHON:-.venv/bin/python}
 RUN=${1:-runs/robust-probe}
 COHORT=${COHORT:-runs/checkpoints/cohort}
+CACHE=${CACHE:-runs/checkpoints/cache}
 HERE=docs/study/robust-probe
 mkdir -p "$RUN"
 for arm in wide robust; do
-    "$PYTHON" - "$HERE/$arm.yaml" "$RUN/$arm.yaml" "$PWD/runs/checkpoints/cache" <<'PY'
+    "$PYTHON" - "$HERE/$arm.yaml" "$RUN/$arm.yaml" "$(realpath -m "$CACHE")" <<'PY'
 import sys, yaml
 source, out, cache = sys.argv[1:]
 data = yaml.safe_load(open(source))

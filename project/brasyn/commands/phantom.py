@@ -46,8 +46,9 @@ SHAPE = typer.Option(None, "--shape", help="Grid size such as 96,96,62 (override
 SITE = typer.Option(
     "default",
     "--site",
-    help="Acquisition site: default (every training cohort) or shifted (other protocols, resolution, noise, gains "
-    "and anatomy; for measuring generalisation only, never for training or tuning). See brasyn.phantom.site.",
+    help="Acquisition site: default (the bundled models' training cohorts), varied (wider ranges of protocols, "
+    "noise, gains and anatomy: domain randomisation for training) or shifted (other protocols, resolution, noise, "
+    "gains and anatomy; for measuring generalisation only, never for training or tuning). See brasyn.phantom.site.",
 )
 
 
@@ -59,14 +60,16 @@ def train(
     first_id: int = typer.Option(10000, "--first-id", help="Number of the first case: BraTS-GLI-<first-id>-000."),
     small: bool = SMALL,
     shape: str | None = SHAPE,
+    site: str = SITE,
     progress: bool | None = progress_option(),
 ) -> None:
     """Write a training cohort: 4 modalities + seg per case, and phantom.json with each case's protocol."""
     from brasyn.phantom import write_training_cohort
 
-    config = _config(shape, small)  # the default site only: the shifted one is never trained on
+    config = _config(shape, small, site)  # write_training_cohort refuses the held-out shifted site
     result = write_training_cohort(out, cases, seed, config, first_id=first_id, progress=progress)
-    typer.echo(f"wrote {len(result.case_ids)} training cases ({'x'.join(map(str, config.shape))}) to {out}:")
+    size = "x".join(map(str, config.shape)) + ("" if site == "default" else f", site {site}")
+    typer.echo(f"wrote {len(result.case_ids)} training cases ({size}) to {out}:")
     for name in result.case_ids:
         typer.echo(f"  {name}: t1n t1c t2w t2f seg")
     typer.echo(f"  protocols: {Path(out) / 'phantom.json'}")

@@ -22,7 +22,7 @@ from brasyn.errors import ConfigError
 from brasyn.io.atomic import atomic_write_text
 from brasyn.io.nifti import new_geometry, write_volume
 from brasyn.phantom.generator import PhantomCase, PhantomConfig, generate_case
-from brasyn.phantom.site import DEFAULT_NAME, site_profile
+from brasyn.phantom.site import DEFAULT_NAME, site_profile, training_site
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,10 @@ def write_training_cohort(
     prefix: str = CASE_PREFIX,
     progress: bool | None = None,
 ) -> CohortResult:
-    """Write `n_cases` complete cases (4 images + seg). Case k uses index `first_id + k` of `seed`."""
+    """Write `n_cases` complete cases (4 images + seg). Case k uses index `first_id + k` of `seed`.
+    A training site only (`brasyn.phantom.site.TRAINING_SITES`): the shifted site is held out."""
     _check(n_cases, first_id)
+    training_site(config.site)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ids, folders, protocols = [], [], {}

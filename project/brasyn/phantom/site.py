@@ -17,6 +17,13 @@ the way real BraTS institutions differ from each other:
   the MNI152 maps.
 
 The shifted site is for measuring generalisation only: never train or tune on it.
+
+`VARIED` is a training site: domain randomisation in the spirit of nnU-Net's augmentation and of
+SynthSeg, wider ranges than the default site of the same kinds of variation real sites show (field
+strength and T1 sequence mix, T2 timing, 3-D and post-contrast FLAIR, slice thickness, SNR, bias,
+the four series' gain relation, anatomy). Its ranges are generic, not the shifted site's values: the
+shifted site keeps its own choices no training site draws (linear resampling of thick slices, a
+systematic per-series gain offset, 4–7 mm slices, heavier atrophy and ventricles).
 """
 
 from __future__ import annotations
@@ -28,6 +35,9 @@ from brasyn.errors import ConfigError
 
 DEFAULT_NAME = "default"
 SHIFTED_NAME = "shifted"
+VARIED_NAME = "varied"
+TRAINING_SITES = (DEFAULT_NAME, VARIED_NAME)
+"""Sites a training cohort may come from (the shifted one is held out)."""
 # Lateral-ventricle bodies of the MNI152 2009a template (RAS mm; centroids of CSF > 0.7 near the midline)
 VENTRICLE_CENTRES_MM = ((-12.0, -10.0, 16.0), (12.0, -10.0, 16.0))
 
@@ -135,7 +145,33 @@ SHIFTED = SiteProfile(
     ),
 )
 
-SITES: dict[str, SiteProfile] = {DEFAULT_NAME: DEFAULT, SHIFTED_NAME: SHIFTED}
+VARIED = SiteProfile(
+    name=VARIED_NAME,
+    field_probabilities=(0.5, 0.5),
+    t1_kind_probabilities={1.5: (0.4, 0.3, 0.3), 3.0: (0.2, 0.4, 0.4)},
+    thick_slice_probability=0.6,
+    slice_thickness_range=(2.0, 6.0),
+    slice_axis_probabilities=(0.2, 0.2, 0.6),
+    t2_tr_range=(3000.0, 7000.0),
+    t2_te_range=(85.0, 135.0),
+    p_flair_3d=0.3,
+    p_post_contrast_flair=0.3,
+    snr_range=(10.0, 50.0),
+    bias_amplitude_range=(0.10, 0.45),
+    case_gain_range=(100.0, 5000.0),
+    modality_gain_sigma=0.3,
+    anatomy=AnatomyVariation(
+        scale_range=(0.90, 1.08),
+        rotation_deg=10.0,
+        elastic_rms_mm=(1.0, 4.0),
+        elastic_sigma_mm=(10.0, 20.0),
+        atrophy_range=(0.0, 0.25),
+        ventricle_range=(0.0, 0.30),
+        asymmetry_range=(0.0, 0.04),
+    ),
+)
+
+SITES: dict[str, SiteProfile] = {DEFAULT_NAME: DEFAULT, SHIFTED_NAME: SHIFTED, VARIED_NAME: VARIED}
 
 
 def site_profile(name: str) -> SiteProfile:
@@ -144,3 +180,14 @@ def site_profile(name: str) -> SiteProfile:
         return SITES[name]
     except KeyError:
         raise ConfigError(f"phantom site {name!r}: expected one of {', '.join(SITES)}") from None
+
+
+def training_site(name: str) -> SiteProfile:
+    """`site_profile` for a training cohort: the held-out shifted site is refused with a `ConfigError`."""
+    profile = site_profile(name)
+    if name not in TRAINING_SITES:
+        raise ConfigError(
+            f"phantom site {name!r} is held out for measuring generalisation: "
+            f"a training cohort comes from {' or '.join(TRAINING_SITES)}"
+        )
+    return profile
