@@ -106,3 +106,33 @@ def test_train_segmenter_script_makes_the_segmenter_and_its_record(tmp_path):
     assert record["validation_dice"]["cases"] == 1
     payload = torch.load(installed / "segmenter.pt", map_location="cpu", weights_only=True)
     assert payload["model_config"]["base_channels"] == 4
+
+
+def test_flair_counterfactual_changes_only_the_flair(monkeypatch):
+    """scripts/flair_counterfactual.py: the pre-contrast-FLAIR version of a shifted case keeps every
+    other series byte-identical (same random streams), so its score difference is the FLAIR's alone."""
+    import importlib.util
+
+    import numpy as np
+
+    from brasyn.constants import Modality
+    from brasyn.phantom import PhantomConfig, generate_case
+    from brasyn.phantom import site as sites
+
+    spec = importlib.util.spec_from_file_location("flair_counterfactual", ROOT / "scripts" / "flair_counterfactual.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(sites, "SITES", dict(sites.SITES))  # the registration stays inside this test
+    script.register_counterfactual_site()
+    for number in range(40000, 40010):
+        real = generate_case(number, 4242, PhantomConfig(shape=(48, 48, 31), site="shifted"))
+        if real.protocol["sequences"]["t2f"].get("post_contrast"):
+            break
+    else:
+        pytest.fail("no post-contrast FLAIR among ten shifted cases")
+    other = generate_case(number, 4242, PhantomConfig(shape=(48, 48, 31), site=script.PRE_CONTRAST))
+    assert not other.protocol["sequences"]["t2f"].get("post_contrast")
+    for modality in (Modality.T1N, Modality.T1C, Modality.T2W):
+        np.testing.assert_array_equal(real.images[modality], other.images[modality])
+    np.testing.assert_array_equal(real.seg, other.seg)
+    assert not np.array_equal(real.images[Modality.T2F], other.images[Modality.T2F])
