@@ -21,9 +21,10 @@ The shifted site is for measuring generalisation only: never train or tune on it
 `VARIED` is a training site: domain randomisation in the spirit of nnU-Net's augmentation and of
 SynthSeg, wider ranges than the default site of the same kinds of variation real sites show (field
 strength and T1 sequence mix, T2 timing, 3-D and post-contrast FLAIR, slice thickness, SNR, bias,
-the four series' gain relation, anatomy). Its ranges are generic, not the shifted site's values: the
-shifted site keeps its own choices no training site draws (linear resampling of thick slices, a
-systematic per-series gain offset, 4–7 mm slices, heavier atrophy and ventricles).
+the four series' gain relation, anatomy). Its ranges are generic, not the shifted site's values, and
+two of the shifted site's choices no training site draws: thick slices linearly resampled to the
+grid and a systematic per-series gain offset (its slices up to 7 mm, atrophy up to 35 % and
+ventricle expansion up to 0.45 also reach beyond the varied ranges).
 """
 
 from __future__ import annotations
