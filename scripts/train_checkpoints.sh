@@ -16,7 +16,8 @@
 # default is "t1c=synthetic_wide", the recipe's 16-channel T1-ce model, docs/training-study.md),
 # BASELINE (1: fit the baseline too), STUDY (0; 1 also trains the variants in docs/study/variants on
 # STUDY_TARGET, t2w), INSTALL (1: copy the results into WORKSPACE, workspace/; its provenance.json
-# keeps one record per target), PHANTOM_ARGS (extra `brasyn phantom train` options, e.g. --small).
+# keeps one record per target), PHANTOM_ARGS (extra `brasyn phantom train` options, e.g. --small or
+# --site varied; recorded in provenance.json).
 # CONFIG is a preset name or a YAML file with `preset:` and overrides. A target trained with its own
 # config gets its own run folder, train-<config name>/, since a run folder holds one config.yaml.
 set -euo pipefail
@@ -141,10 +142,11 @@ machine=$("$PYTHON" -c "import platform, torch; print(torch.cuda.get_device_name
 cores=$(env -u OMP_NUM_THREADS nproc)  # nproc answers OMP_NUM_THREADS when it is set (above)
 targets=$(for target in "${TARGETS[@]}"; do printf '%s=%s=%s ' "$target" "$(config_of "$target")" "$(folder_of "$target")"; done)
 mkdir -p "$RUN/train"
-"$PYTHON" - "$RUN" "$CONFIG" "$CASES" "$SEED" "$seconds" "$machine" "$cores" "${OMP_NUM_THREADS:-}" "$targets" <<'PY'
+"$PYTHON" - "$RUN" "$CONFIG" "$CASES" "$SEED" "$seconds" "$machine" "$cores" "${OMP_NUM_THREADS:-}" "$targets" \
+    "${PHANTOM_ARGS:-}" <<'PY'
 import csv, json, os, subprocess, sys
 import torch
-run, config, cases, seed, seconds, machine, cores, threads, targets = sys.argv[1:]
+run, config, cases, seed, seconds, machine, cores, threads, targets, phantom_args = sys.argv[1:]
 try:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
 except (OSError, subprocess.SubprocessError):
@@ -154,7 +156,8 @@ def steps(folder, target):  # the last step of each stage in the target's metric
     with open(f"{folder}/metrics_{target}.csv") as handle:
         return {f"{row['stage']}_steps": int(row["step"]) for row in csv.DictReader(handle)}
 
-record = {"command": "scripts/train_checkpoints.sh", "config": config, "cohort": {"cases": int(cases), "seed": int(seed)},
+cohort = {"cases": int(cases), "seed": int(seed), **({"phantom_args": phantom_args} if phantom_args else {})}
+record = {"command": "scripts/train_checkpoints.sh", "config": config, "cohort": cohort,
           "targets": {t: {"config": c, **steps(f, t)} for t, c, f in (triple.split("=", 2) for triple in targets.split())},
           "wall_seconds": int(seconds), "machine": machine, "cpu_cores": int(cores),
           "threads_per_target": int(threads) if threads else None, "torch": torch.__version__, "code_commit": commit}

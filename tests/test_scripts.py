@@ -47,7 +47,7 @@ def test_train_checkpoints_script_makes_weights_baseline_and_provenance(tmp_path
         assert (workspace / "baseline" / f"brasyn_{target.value}.pt").is_file()
     assert (workspace / "additional_files" / "config.yaml").is_file()
     assert "base_channels: 4" in (workspace / "additional_files" / "config_t2w.yaml").read_text()
-    assert provenance["config"] == "tiny" and provenance["cohort"] == {"cases": 3, "seed": 1}
+    assert provenance["config"] == "tiny" and provenance["cohort"] == {"cases": 3, "seed": 1, "phantom_args": "--small"}
     assert {t: r["config"] for t, r in provenance["targets"].items()} == {
         "t1n": "tiny", "t1c": "tiny", "t2w": str(narrow), "t2f": "tiny"}
     assert all(r["stage1_steps"] > 0 and r["stage2_steps"] > 0 for r in provenance["targets"].values())
