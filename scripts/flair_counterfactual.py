@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from brasyn.checkpoint import checkpoint_filename
-from brasyn.constants import Modality
+from brasyn.constants import LABEL_ET, Modality
 from brasyn.data.normalization import brain_mask
 from brasyn.evaluation.enhancement import enhancement_ratio, enhancement_recovered
 from brasyn.inference import InferenceSettings, Predictor
@@ -63,7 +63,7 @@ def main() -> None:
             continue
         other = generate_case(number, args.seed, PhantomConfig(site=PRE_CONTRAST))
         same = all(np.array_equal(real.images[m], other.images[m]) for m in (Modality.T1N, Modality.T1C, Modality.T2W))
-        if not same or not (real.seg == 3).any():
+        if not same or not (real.seg == LABEL_ET).any():
             print(f"{number}: skipped ({'no enhancing tumour' if same else 'another protocol was drawn'})")
             continue
         truth = real.images[Modality.T1C].astype(np.float32)

@@ -83,16 +83,7 @@ fi
 
 # 2. the slice cache, built once and shared by every run below
 run_config() {  # YAML with a preset (and overrides) -> the same plus this run's device, workers and cache
-    "$PYTHON" - "$@" <<'PY'
-import sys, yaml
-source, out, device, workers, cache = sys.argv[1:]
-data = yaml.safe_load(open(source)) if source.endswith(".yaml") else {"preset": source}
-training = data.setdefault("training", {}) or {}
-data["training"] = training
-training.update(device=device, num_workers=int(workers))
-training.setdefault("data", {})["cache_dir"] = cache
-yaml.safe_dump(data, open(out, "w"), sort_keys=False)
-PY
+    "$PYTHON" scripts/run_config.py "$@"
 }
 workers=$(( JOBS >= 8 ? 1 : 0 ))
 config_file=$RUN/config-run.yaml

@@ -13,15 +13,7 @@ CACHE=${CACHE:-runs/checkpoints/cache}
 HERE=docs/study/robust-probe
 mkdir -p "$RUN"
 for arm in wide robust; do
-    "$PYTHON" - "$HERE/$arm.yaml" "$RUN/$arm.yaml" "$(realpath -m "$CACHE")" <<'PY'
-import sys, yaml
-source, out, cache = sys.argv[1:]
-data = yaml.safe_load(open(source))
-training = data.setdefault("training", {})
-training.update(device="cpu", num_workers=0)
-training.setdefault("data", {})["cache_dir"] = cache
-yaml.safe_dump(data, open(out, "w"), sort_keys=False)
-PY
+    "$PYTHON" scripts/run_config.py "$HERE/$arm.yaml" "$RUN/$arm.yaml" cpu 0 "$(realpath -m "$CACHE")"
 done
 export OMP_NUM_THREADS=1
 "$PYTHON" -m brasyn.cli train "$COHORT" "$RUN/prepare" --config "$RUN/wide.yaml" --prepare-only --no-progress
