@@ -160,3 +160,25 @@ def test_ab_table_scores_the_targets_cases_and_keeps_baselines_apart(tmp_path):
     assert "| site (1) | old | 0.6000 |" in own  # the old probe scored A, not C
     assert "| site (2) | baseline (n) | 0.1000 |" in own and "| site (2) | baseline (o) | 0.2000 |" in own
     assert "| site (3) | new | 0.7667 | 0.9000 | 0.5000 | 20.00 | 1.20 / 0.40 (3) |" in every  # mean vs median
+
+
+def test_compare_picture_draws_one_row_per_case_and_one_panel_per_run(tmp_path, weights):
+    """scripts/compare_picture.py: rows = cases, panels = three sources + truth + each run (+ baseline)."""
+    from conftest import TINY_SHAPE, write_case
+
+    cases = [str(write_case(tmp_path / "cases", f"BraTS-GLI-0000{k}-000", seed=k, with_labels=True)) for k in (1, 2)]
+
+    def picture(runs: int, case_count: int) -> Image.Image:
+        out = tmp_path / f"{runs}-{case_count}.png"
+        command = [sys.executable, str(ROOT / "scripts" / "compare_picture.py"), "t1c", "--out", str(out)]
+        command += [arg for k in range(runs) for arg in ("--run", f"run{k}={weights}")]
+        command += [arg for case in cases[:case_count] for arg in ("--case", case)]
+        subprocess.run(command, capture_output=True, text=True, check=True)
+        assert not list(tmp_path.glob(".*.png*"))  # no temporary left behind
+        return Image.open(out)
+
+    one, more = picture(1, 1), picture(3, 2)
+    panel = 160 // max(TINY_SHAPE[:2]) * TINY_SHAPE[1]  # small volumes are upscaled to at least 160 px
+    assert one.width == 5 * panel + 4 * 2  # t1n, t2w, t2f, the truth, one run; 2 px gaps
+    assert more.width - one.width == 2 * (panel + 2)  # two more runs: two more panels
+    assert more.height == 2 * one.height + 2  # two cases: two rows

@@ -6,7 +6,9 @@
 #   1. the FLAIR counterfactual on the four post-contrast-FLAIR cases of the shifted site
 #   2. every case of both section-9 cohorts as a T1-ce target (scripts/ab_probe.py); from it,
 #      scripts/ab_table.py writes table.md: the section-9 table's T1-ce cells (the cases missing
-#      T1-ce) and the every-case view, beside the bundled model's probe (BUNDLED_JSON).
+#      T1-ce) and the every-case view, beside the bundled model's probe (BUNDLED_JSON);
+#   3. t1c_cases.png: the cases missing T1-ce, truth beside the bundled model, the new one and the
+#      new one's baseline (scripts/compare_picture.py).
 #
 #   docs/study/varied-robust/eval.sh [RUN (runs/varied-robust)] [OUT (runs/varied-robust/eval)]
 # Needs the section-9 cohorts in runs/issue17/{indist,shifted}/{data,labels} (docs, Reproduce).
@@ -28,4 +30,12 @@ log "all cases as T1-ce targets"
     --json "$OUT/ab_t1c.json" | tee "$OUT/ab_t1c.txt"
 "$PY" scripts/ab_table.py --json new="$OUT/ab_t1c.json" --json bundled="${BUNDLED_JSON:-docs/study/robust-probe/bundled/ab_t1c.json}" \
     --cohort indist=runs/issue17/indist/labels --cohort shifted=runs/issue17/shifted/labels | tee "$OUT/table.md"
+log "picture"
+cases=()
+for c in indist shifted; do
+    for case in $("$PY" -c "import json, sys; print(*[k for k, v in json.load(open(sys.argv[1])).items() if v == 't1c'])" \
+            "runs/issue17/$c/labels/missing.json"); do cases+=(--case "runs/issue17/$c/labels/original_data/$case"); done
+done
+"$PY" scripts/compare_picture.py t1c --run bundled=workspace/additional_files --run new="$RUN/train" \
+    --baseline "$RUN/baseline" "${cases[@]}" --out "$OUT/t1c_cases.png"
 log done
