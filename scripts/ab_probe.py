@@ -22,34 +22,24 @@ import time
 from pathlib import Path
 
 import numpy as np
+from study_cases import load_training_case, named
 
 from brasyn.checkpoint import checkpoint_filename
-from brasyn.constants import MODALITIES, Modality, image_filename
-from brasyn.data.normalization import brain_mask
+from brasyn.constants import Modality
 from brasyn.evaluation.enhancement import enhancement_scores
 from brasyn.evaluation.report import score_case
 from brasyn.inference import InferenceSettings, Predictor
-from brasyn.io.nifti import load_volume
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("ssim_healthy_region", "ssim_container", "ssim_tumour_region", "psnr_brain")
 EXTRA = ("enhancement_recovered", "scale_ratio")
 
 
-def named(text: str) -> tuple[str, Path]:
-    name, _, folder = text.partition("=")
-    if not folder:
-        raise argparse.ArgumentTypeError(f"expected NAME=FOLDER, found {text!r}")
-    return name, Path(folder)
-
-
 def score_cohort(folder: Path, target: Modality, runs: dict[str, Predictor], cases: int) -> dict[str, list[dict]]:
     scores: dict[str, list[dict]] = {run: [] for run in runs}
     for case in sorted(p for p in folder.iterdir() if p.is_dir())[:cases]:
         started = time.perf_counter()
-        volumes = {m: load_volume(case / image_filename(case.name, m.value))[0] for m in MODALITIES}
-        seg = load_volume(case / image_filename(case.name, "seg"))[0].astype(np.uint8)
-        brain = brain_mask(list(volumes.values()))
+        volumes, seg, brain = load_training_case(case)
         truth = volumes[target]
         for run, predictor in runs.items():
             image = predictor.predict({m: volumes[m] for m in predictor.sources}, case_id=case.name).image

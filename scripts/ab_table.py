@@ -23,16 +23,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from study_cases import named
 
 METRICS = ("ssim_healthy_region", "ssim_container", "ssim_tumour_region", "psnr_brain")
 ENHANCEMENT = "enhancement_recovered"
-
-
-def named(text: str) -> tuple[str, Path]:
-    name, _, path = text.partition("=")
-    if not path:
-        raise argparse.ArgumentTypeError(f"expected NAME=PATH, found {text!r}")
-    return name, Path(path)
 
 
 def merged_runs(files: list[tuple[str, Path]]) -> dict[str, dict[str, list[dict]]]:

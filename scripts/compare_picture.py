@@ -19,28 +19,18 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from study_cases import load_training_case, named
 
 from brasyn.checkpoint import checkpoint_filename
-from brasyn.constants import MODALITIES, Modality, image_filename
-from brasyn.data.normalization import brain_mask
+from brasyn.constants import MODALITIES, Modality
 from brasyn.evaluation import qc
 from brasyn.evaluation.enhancement import enhancement_scores
 from brasyn.inference import InferenceSettings, Predictor
 from brasyn.io.atomic import atomic_path
-from brasyn.io.nifti import load_volume
-
-
-def named(text: str) -> tuple[str, Path]:
-    name, _, folder = text.partition("=")
-    if not folder:
-        raise argparse.ArgumentTypeError(f"expected NAME=FOLDER, found {text!r}")
-    return name, Path(folder)
 
 
 def case_row(case: Path, target: Modality, runs: dict[str, Predictor]) -> Image.Image:
-    volumes = {m: load_volume(case / image_filename(case.name, m.value))[0] for m in MODALITIES}
-    seg = load_volume(case / image_filename(case.name, "seg"))[0].astype(np.uint8)
-    brain = brain_mask(list(volumes.values()))
+    volumes, seg, brain = load_training_case(case)
     z = qc.tumour_slice(seg, brain)
     truth = volumes[target]
     top = qc.window(truth)
