@@ -18,6 +18,7 @@ from brasyn.losses import (
     fusion_mse_loss,
     generator_adversarial_loss,
     l1_loss,
+    label_weighted_l1_loss,
     patchnce_loss,
     qs_attention,
     segmentation_loss,
@@ -51,6 +52,20 @@ def test_l1_loss_by_hand():
     assert l1_loss(torch.tensor([1.0, -1.0, 0.5, 0.0]), torch.tensor([0.0, 1.0, 0.5, -1.0])).item() == pytest.approx(
         1.0
     )
+
+
+def test_label_weighted_l1_by_hand():
+    prediction = torch.tensor([[[[1.0, 0.0], [0.5, 2.0]]]])  # (1, 1, 2, 2)
+    target = torch.tensor([[[[0.0, 0.0], [0.0, 0.0]]]])
+    seg = torch.tensor([[[0, 1], [2, 3]]])  # healthy, NCR, ED, ET
+    # weights 1, 2, 2, 10: (1*1 + 2*0 + 2*0.5 + 10*2) / (1 + 2 + 2 + 10) = 22 / 15
+    loss = label_weighted_l1_loss(prediction, target, seg, (1.0, 2.0, 2.0, 10.0))
+    assert loss.item() == pytest.approx(22.0 / 15.0)
+    # equal weights (any value) are the plain L1 mean, so lambda_L1 keeps its meaning
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 1, 5, 5), torch.randn(2, 1, 5, 5)
+    labels = torch.randint(0, 4, (2, 5, 5))
+    assert label_weighted_l1_loss(a, b, labels, (3.0,) * 4).item() == pytest.approx(l1_loss(a, b).item(), rel=1e-6)
 
 
 def test_segmentation_loss_is_plain_cross_entropy():

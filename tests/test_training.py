@@ -19,6 +19,7 @@ from brasyn.data.cases import discover_cases
 from brasyn.data.normalization import IntensityModel, Normalization
 from brasyn.data.slices import CacheOptions, SliceDataset, build_slice_cache, fit_intensity_model, split_cases
 from brasyn.errors import ConfigError
+from brasyn.losses import l1_loss, label_weighted_l1_loss
 from brasyn.models import ModelConfig
 from brasyn.training import load_training_setup, train
 from brasyn.training.batchnorm import recalibrate_batchnorm, recalibration_batches
@@ -127,6 +128,8 @@ def test_yaml_file_round_trip(tmp_path, tiny):
         ({"training": {"stage2": {"loss_weights": {"l1": -1.0}}}}, "loss_weights.l1"),
         ({"training": {"device": "tpu"}}, "training.device"),
         ({"training": {"stage1": {"batch_size": "four"}}}, "training.stage1.batch_size"),
+        ({"training": {"stage2": {"l1_label_weights": [0.0, 1.0, 1.0, 5.0]}}}, "training.stage2.l1_label_weights"),
+        ({"training": {"stage2": {"l1_label_weights": [1.0, -1.0, 1.0, 5.0]}}}, "training.stage2.l1_label_weights"),
     ],
 )
 def test_bad_configs_name_the_key(source, message):
@@ -210,6 +213,27 @@ def test_g_step_weights_terms_in_one_place(dataset, tiny):
     weights = dataclasses.asdict(tiny.training.stage2.loss_weights)
     expected = sum(weights[name] * value for name, value in terms.items() if name != "generator")
     torch.testing.assert_close(terms["generator"], expected)
+
+
+def test_l1_label_weights_weight_the_reconstruction_term_by_the_labels(dataset, tiny):
+    """The trainer's L1 term is the label-weighted mean when the switch is set, in warm-up and GAN steps;
+    a weight list that does not match the segmentation classes is refused by name."""
+    weights = (1.0, 2.0, 2.0, 10.0)
+    stage2 = dataclasses.replace(tiny.training.stage2, l1_label_weights=weights, warmup_fraction=0.5)
+    autoencoder = AutoencoderTrainer(tiny.model, tiny.training.stage1, CPU, 10).autoencoder
+    trainer = TranslationTrainer(tiny.model, stage2, CPU, 10, autoencoder)
+    batch = _batch(dataset, [0, 3])
+    assert (batch.seg == 3).any()  # the weights matter on these slices
+    trainer.generator.eval()  # deterministic forward: the term can be recomputed by hand
+    image = trainer.generator_side(batch.sources, with_contrastive=False).output.image
+    expected = label_weighted_l1_loss(image, batch.target, batch.seg, weights)
+    torch.testing.assert_close(trainer.l1(image, batch), expected)
+    assert expected.item() != pytest.approx(l1_loss(image, batch.target).item(), rel=1e-3)
+    trainer.train_mode()
+    warm = trainer.train_step(batch)  # warm-up step: the generator's total is 100 x the weighted L1 + seg
+    assert warm["generator"] == pytest.approx(100.0 * warm["l1"] + 0.1 * warm["segmentation"], rel=1e-5)
+    with pytest.raises(ConfigError, match="l1_label_weights: expected one weight per segmentation class"):
+        TranslationTrainer(tiny.model, dataclasses.replace(stage2, l1_label_weights=(1.0, 5.0)), CPU, 10, autoencoder)
 
 
 def test_metrics_columns_follow_the_loss_weights():

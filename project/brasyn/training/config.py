@@ -129,6 +129,12 @@ class TranslationStage(StageConfig):
     L1 and segmentation only (no discriminator, contrastive or self-representation terms: about 3x
     cheaper per step on a CPU), then every term of the paper joins. 0 (the paper): all terms from
     the first step. A fraction, so that a time budget that shortens the schedule keeps the GAN phase."""
+    l1_label_weights: tuple[float, ...] | None = None
+    """Weights of the L1 term's pixels by their segmentation label (healthy or background, NCR, ED,
+    ET: one per class of the segmentation decoder), applied as a weighted mean so that the term's
+    size is unchanged (`losses.label_weighted_l1_loss`), in the warm-up and the GAN phase alike.
+    None (the paper): a plain mean over all pixels. A project variant for the enhancing rim, a few
+    hundred pixels of a slice (docs/training-study.md, section 9)."""
     batchnorm_recalibration_slices: int = 256
     """Before every validation (and so before the checkpoint), the generator's BatchNorm running
     statistics are recomputed on this many fixed training slices with the current weights
@@ -147,6 +153,13 @@ class TranslationStage(StageConfig):
             )
         if not self.head_lr > 0:
             raise ConfigError(f"training.stage2.head_lr: expected > 0, found {self.head_lr}")
+        if self.l1_label_weights is not None and (
+            min(self.l1_label_weights, default=-1.0) < 0 or not self.l1_label_weights[0] > 0
+        ):
+            raise ConfigError(
+                "training.stage2.l1_label_weights: expected weights >= 0 with the first (healthy) > 0, "
+                f"found {list(self.l1_label_weights)}"
+            )
 
 
 @dataclass(frozen=True)

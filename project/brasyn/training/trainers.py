@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from brasyn.config import to_dict
 from brasyn.data.slices import SliceSample
+from brasyn.errors import ConfigError
 from brasyn.losses import (
     contrastive_loss,
     decoder_kl_loss,
@@ -32,6 +33,7 @@ from brasyn.losses import (
     fusion_mse_loss,
     generator_adversarial_loss,
     l1_loss,
+    label_weighted_l1_loss,
     segmentation_loss,
 )
 from brasyn.models import (
@@ -207,6 +209,11 @@ class TranslationTrainer:
         self.weights = to_dict(stage.loss_weights)
         if not model_config.use_seg_decoder:
             self.weights.pop("segmentation")
+        if stage.l1_label_weights is not None and len(stage.l1_label_weights) != model_config.n_seg_classes:
+            raise ConfigError(
+                f"training.stage2.l1_label_weights: expected one weight per segmentation class "
+                f"({model_config.n_seg_classes}), found {len(stage.l1_label_weights)}"
+            )
         self.generator = Generator.from_config(model_config).to(rt.device)
         self.heads = PatchNCEHeads.from_config(model_config).to(rt.device)
         self.discriminator = PatchDiscriminator.from_config(model_config).to(rt.device)
@@ -227,6 +234,12 @@ class TranslationTrainer:
         self.sched_g = linear_decay_scheduler(self.opt_g, total_steps, stage.decay_fraction)
         self.sched_d = linear_decay_scheduler(self.opt_d, total_steps, stage.decay_fraction)
         self.sched_h = linear_decay_scheduler(self.opt_h, total_steps, stage.decay_fraction)
+
+    def l1(self, image: Tensor, batch: Batch) -> Tensor:
+        """The L1 term: a plain mean (paper) or weighted by the pixels' labels (`l1_label_weights`)."""
+        if self.config.l1_label_weights is None:
+            return l1_loss(image, batch.target)
+        return label_weighted_l1_loss(image, batch.target, batch.seg, self.config.l1_label_weights)
 
     def train_mode(self) -> None:
         self.generator.train()
@@ -268,7 +281,7 @@ class TranslationTrainer:
             fake_logits = self.discriminator(batch.sources, output.image)  # unwrapped: no DDP sync for frozen D
             terms = {
                 "adversarial": generator_adversarial_loss(fake_logits.float()),
-                "l1": l1_loss(output.image.float(), batch.target),
+                "l1": self.l1(output.image.float(), batch),
                 "contrastive": forward.contrastive.float(),
                 "sr_decoder": decoder_kl_loss(
                     (features.up1.float(), features.up2.float()), (sr.up1.float(), sr.up2.float())
@@ -301,7 +314,7 @@ class TranslationTrainer:
         self.opt_g.zero_grad(set_to_none=True)
         with self.rt.autocast():
             output = self.generator_side(batch.sources, with_contrastive=False).output
-            terms = {"l1": l1_loss(output.image.float(), batch.target)}
+            terms = {"l1": self.l1(output.image.float(), batch)}
             if output.seg_logits is not None and "segmentation" in self.weights:
                 terms["segmentation"] = segmentation_loss(output.seg_logits.float(), batch.seg)
         total = weighted_sum(terms, self.weights)
