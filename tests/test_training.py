@@ -640,6 +640,37 @@ def test_time_budget_shortens_the_schedule_so_the_decay_still_happens(dataset, t
     assert trainer.lr < stage1.lr  # the decay phase was reached inside the budget
 
 
+def test_time_budget_is_not_shortened_by_slow_epoch_end_work(dataset, tiny, monkeypatch):
+    """A long validation at an epoch end is time spent, not a slower pace: the steps that still fit
+    at the measured step pace are all trained (the T1-ce run of docs/study/varied-robust stopped at
+    4,070 s of 5,400 s because one budget interval held a validation)."""
+    import brasyn.training.loop as loop_module
+    from brasyn.training.loop import run_stage
+
+    clock = [0.0]
+    monkeypatch.setattr(loop_module.time, "perf_counter", lambda: clock[0])
+    trainer = AutoencoderTrainer(tiny.model, tiny.training.stage1, CPU, 200)
+    real_step = trainer.train_step
+
+    def one_second_step(batch):
+        clock[0] += 1.0
+        return real_step(batch)
+
+    monkeypatch.setattr(trainer, "train_step", one_second_step)
+    slow_ends = []
+
+    def epoch_end(metrics):  # the first epoch end after the pace is set takes 500 s
+        if metrics.step > loop_module.BUDGET_CHECK_STEPS and not slow_ends:
+            clock[0] += 500.0
+            slow_ends.append(metrics.step)
+
+    # 200 one-second steps + one 500 s epoch end fit in 1000 s
+    reached = run_stage(trainer, dataset, rt=CPU, batch_size=2, total=200, start_step=0, seed=0, num_workers=0,
+                        progress=False, description="t", on_epoch_end=epoch_end, max_seconds=1000)
+    assert slow_ends and slow_ends[0] < 200  # the slow epoch end happened mid-stage
+    assert reached == 200 and trainer.scheduler.lr_lambdas[0].total == 200
+
+
 def test_warmup_trains_the_generator_on_reconstruction_only_then_every_term(dataset, tiny):
     torch.manual_seed(0)
     stage2 = dataclasses.replace(tiny.training.stage2, warmup_fraction=0.2)  # 2 of 10 steps

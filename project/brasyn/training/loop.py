@@ -62,8 +62,11 @@ BUDGET_CHECK_STEPS = 20
 class _TimeBudget:
     """Wall-time budget of one `run_stage` call: fits the trainer's schedule to what the time allows.
 
-    Every check estimates the steps that still fit at the pace of the interval since the previous
-    check (the first interval only sets the pace: it holds start-up costs). The schedule is shortened
+    Every check estimates the steps that still fit at the pace of the steps since the previous
+    check (the first interval only sets the pace: it holds start-up costs); the epoch-end work
+    (validation, BatchNorm recalibration, checkpoints) counts as time spent but not in the pace
+    (`restart_pace`), since one interval that holds it would otherwise read as a slow machine and
+    shorten the schedule for good once it is past its first half. The schedule is shortened
     to that, or lengthened back (never past the configured total) while it is in its first half,
     before any warm-up or decay phase has begun, so the learning rate never rises once it decays.
     """
@@ -74,6 +77,10 @@ class _TimeBudget:
         self.started = self.mark = time.perf_counter()
         self.mark_step = step
         self.paced = False
+
+    def restart_pace(self, step: int) -> None:
+        """Measure the next pace from here: what ran since the last check was not only training steps."""
+        self.mark, self.mark_step = time.perf_counter(), step
 
     def fit(self, step: int, total: int, trainer: StageTrainer, rt: Runtime, description: str) -> int:
         """The new total after `step` steps (logged when the budget is spent)."""
@@ -196,12 +203,16 @@ def run_stage(
                     break
                 if save_every > 0 and on_save is not None and step % save_every == 0 and step % spe != 0:
                     on_save(step)  # the epoch end saves anyway
+                    if budget is not None:
+                        budget.restart_pace(step)
             now = time.perf_counter()
             on_epoch_end(EpochMetrics(
                 stage=trainer.stage, epoch=epoch, step=step, lr=lr, seconds=now - started,
                 elapsed=now - stage_started, losses={name: value / max(n, 1) for name, value in sums.items()},
             ))
             trainer.train_mode()
+            if budget is not None:
+                budget.restart_pace(step)
     finally:
         bar.close()
     return step
