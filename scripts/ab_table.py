@@ -13,7 +13,8 @@ views of the same cohorts.
    mean and median (the mean is unstable when a truth barely enhances).
 
 Each `--json LABEL=FILE` adds the file's runs; a run named `baseline` becomes `baseline (LABEL)`, so
-baselines fitted on different training cohorts stay apart. Prints Markdown.
+baselines fitted on different training cohorts stay apart, and files whose baselines scored the same
+share one row, `baseline (LABEL, LABEL2)`. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -34,8 +35,19 @@ def merged_runs(files: list[tuple[str, Path]]) -> dict[str, dict[str, list[dict]
     runs: dict[str, dict[str, list[dict]]] = {}
     for label, path in files:
         for cohort, by_run in json.loads(path.read_text()).items():
+            here = runs.setdefault(cohort, {})
             for run, rows in by_run.items():
-                runs.setdefault(cohort, {})[f"baseline ({label})" if run == "baseline" else run] = rows
+                if run != "baseline":
+                    here[run] = rows
+                    continue
+                baselines = (name for name, other in here.items() if name.startswith("baseline (") and other == rows)
+                same = next(baselines, None)
+                if same is None:
+                    here[f"baseline ({label})"] = rows
+                else:  # the same baseline scored again: one row, both labels, in its place
+                    runs[cohort] = here = {
+                        (f"{name[:-1]}, {label})" if name == same else name): value for name, value in here.items()
+                    }
     return runs
 
 

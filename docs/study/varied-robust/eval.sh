@@ -11,6 +11,8 @@
 #      new one's baseline (scripts/compare_picture.py).
 #
 #   docs/study/varied-robust/eval.sh [RUN (runs/varied-robust)] [OUT (runs/varied-robust/eval)]
+# Earlier runs to show beside it: COMPARE="NAME=RUN ..." (each RUN's train/ in the picture and its
+# eval/ab_t1c.json in the table), e.g. COMPARE="robust=runs/varied-robust".
 # Needs the section-9 cohorts in runs/issue17/{indist,shifted}/{data,labels} (docs, Reproduce).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -28,7 +30,13 @@ log "all cases as T1-ce targets"
     --cohort indist=runs/issue17/indist/labels/original_data \
     --cohort shifted=runs/issue17/shifted/labels/original_data \
     --json "$OUT/ab_t1c.json" | tee "$OUT/ab_t1c.txt"
-"$PY" scripts/ab_table.py --json new="$OUT/ab_t1c.json" --json bundled="${BUNDLED_JSON:-docs/study/robust-probe/bundled/ab_t1c.json}" \
+compare_json=() compare_runs=()
+for pair in ${COMPARE:-}; do
+    compare_json+=(--json "${pair%%=*}=${pair#*=}/eval/ab_t1c.json")
+    compare_runs+=(--run "${pair%%=*}=${pair#*=}/train")
+done
+"$PY" scripts/ab_table.py --json new="$OUT/ab_t1c.json" "${compare_json[@]}" \
+    --json bundled="${BUNDLED_JSON:-docs/study/robust-probe/bundled/ab_t1c.json}" \
     --cohort indist=runs/issue17/indist/labels --cohort shifted=runs/issue17/shifted/labels | tee "$OUT/table.md"
 log "picture"
 cases=()
@@ -36,6 +44,6 @@ for c in indist shifted; do
     for case in $("$PY" -c "import json, sys; print(*[k for k, v in json.load(open(sys.argv[1])).items() if v == 't1c'])" \
             "runs/issue17/$c/labels/missing.json"); do cases+=(--case "runs/issue17/$c/labels/original_data/$case"); done
 done
-"$PY" scripts/compare_picture.py t1c --run bundled=workspace/additional_files --run new="$RUN/train" \
+"$PY" scripts/compare_picture.py t1c --run bundled=workspace/additional_files "${compare_runs[@]}" --run new="$RUN/train" \
     --baseline "$RUN/baseline" "${cases[@]}" --out "$OUT/t1c_cases.png"
 log done
