@@ -141,7 +141,7 @@ def test_flair_counterfactual_changes_only_the_flair(monkeypatch):
 def test_ab_table_scores_the_targets_cases_and_keeps_baselines_apart(tmp_path):
     """scripts/ab_table.py: the first table averages only the cases missing the target (missing.json),
     the second every case, with the enhancement's mean and median; two files' baselines stay apart, and
-    a third file that scored the first one's baseline again shares its row."""
+    a third file that scored the first one's baseline again shares its row, its run named by its label."""
     def row(case, ssim, enhancement):
         return {"case": case, "ssim_healthy_region": ssim, "ssim_container": 0.9, "ssim_tumour_region": 0.5,
                 "psnr_brain": 20.0, "enhancement_recovered": enhancement}
@@ -151,7 +151,7 @@ def test_ab_table_scores_the_targets_cases_and_keeps_baselines_apart(tmp_path):
     (labels / "missing.json").write_text(json.dumps({"A": "t1c", "B": "t2w", "C": "t1c"}))
     rows = [row("A", 0.6, 0.2), row("B", 0.9, 3.0), row("C", 0.8, 0.4)]
     for name, run, scored, baseline_ssim in (("new", "new", rows, 0.1), ("old", "old", rows[:2], 0.2),
-                                             ("again", "again", rows, 0.1)):
+                                             ("again", "new", rows[:1], 0.1)):
         baseline = [row(c, baseline_ssim, 0.0) for c in "ABC"]
         (tmp_path / f"{name}.json").write_text(json.dumps({"site": {run: scored, "baseline": baseline}}))
     command = [sys.executable, str(ROOT / "scripts" / "ab_table.py"), "--json", f"n={tmp_path / 'new.json'}",
@@ -163,6 +163,7 @@ def test_ab_table_scores_the_targets_cases_and_keeps_baselines_apart(tmp_path):
     assert "| site (1) | old | 0.6000 |" in own  # the old probe scored A, not C
     assert "| site (2) | baseline (n, a) | 0.1000 |" in own and "| site (2) | baseline (o) | 0.2000 |" in own
     assert own.count("baseline") == 2  # n's and a's baselines scored the same: one row
+    assert "| site (1) | a | 0.6000 |" in own  # a's run is also called "new": shown by its file's label
     assert "| site (3) | new | 0.7667 | 0.9000 | 0.5000 | 20.00 | 1.20 / 0.40 (3) |" in every  # mean vs median
 
 
