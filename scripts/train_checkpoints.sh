@@ -60,6 +60,9 @@ fi
 mkdir -p "$RUN"
 RUN=$(cd "$RUN" && pwd)
 started=$(date +%s)
+# the code the run starts with (a commit made while it trains must not be credited with it)
+code_commit=$(git rev-parse --short HEAD 2>/dev/null || echo "${CODE_COMMIT:-unknown}")
+if [[ -n $(git status --porcelain -- project scripts 2>/dev/null || true) ]]; then code_commit+="+uncommitted"; fi
 
 # 1. cohort: shards in parallel (case k depends only on (seed, k), so shards equal one sequential run)
 if [[ ! -f $RUN/cohort/.complete ]]; then
@@ -134,14 +137,10 @@ cores=$(env -u OMP_NUM_THREADS nproc)  # nproc answers OMP_NUM_THREADS when it i
 targets=$(for target in "${TARGETS[@]}"; do printf '%s=%s=%s ' "$target" "$(config_of "$target")" "$(folder_of "$target")"; done)
 mkdir -p "$RUN/train"
 "$PYTHON" - "$RUN" "$CONFIG" "$CASES" "$SEED" "$seconds" "$machine" "$cores" "${OMP_NUM_THREADS:-}" "$targets" \
-    "${PHANTOM_ARGS:-}" <<'PY'
-import csv, json, os, subprocess, sys
+    "${PHANTOM_ARGS:-}" "$code_commit" <<'PY'
+import csv, json, sys
 import torch
-run, config, cases, seed, seconds, machine, cores, threads, targets, phantom_args = sys.argv[1:]
-try:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-except (OSError, subprocess.SubprocessError):
-    commit = os.environ.get("CODE_COMMIT", "unknown")  # a copy of the tree without .git
+run, config, cases, seed, seconds, machine, cores, threads, targets, phantom_args, commit = sys.argv[1:]
 
 def steps(folder, target):  # the last step of each stage in the target's metrics log
     with open(f"{folder}/metrics_{target}.csv") as handle:

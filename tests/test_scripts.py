@@ -52,6 +52,8 @@ def test_train_checkpoints_script_makes_weights_baseline_and_provenance(tmp_path
         "t1n": "tiny", "t1c": "tiny", "t2w": str(narrow), "t2f": "tiny"}
     assert all(r["stage1_steps"] > 0 and r["stage2_steps"] > 0 for r in provenance["targets"].values())
     assert provenance["torch"] == torch.__version__ and provenance["wall_seconds"] > 0
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    assert provenance["code_commit"].split("+")[0] == (head.stdout.strip() if head.returncode == 0 else "unknown")
     assert provenance["threads_per_target"] == 1  # 2 cores shared by four targets side by side
     assert not (run / "cohort-parts").exists()
     # a subset: only t1n (finished already, so its resume file skips it), no baseline refit, two threads;
