@@ -214,6 +214,9 @@ class TranslationTrainer:
                 f"training.stage2.l1_label_weights: expected one weight per segmentation class "
                 f"({model_config.n_seg_classes}), found {len(stage.l1_label_weights)}"
             )
+        self.l1_label_weights = (
+            None if stage.l1_label_weights is None else torch.tensor(stage.l1_label_weights, device=rt.device)
+        )  # once, not per step
         self.generator = Generator.from_config(model_config).to(rt.device)
         self.heads = PatchNCEHeads.from_config(model_config).to(rt.device)
         self.discriminator = PatchDiscriminator.from_config(model_config).to(rt.device)
@@ -237,9 +240,9 @@ class TranslationTrainer:
 
     def l1(self, image: Tensor, batch: Batch) -> Tensor:
         """The L1 term: a plain mean (paper) or weighted by the pixels' labels (`l1_label_weights`)."""
-        if self.config.l1_label_weights is None:
+        if self.l1_label_weights is None:
             return l1_loss(image, batch.target)
-        return label_weighted_l1_loss(image, batch.target, batch.seg, self.config.l1_label_weights)
+        return label_weighted_l1_loss(image, batch.target, batch.seg, self.l1_label_weights)
 
     def train_mode(self) -> None:
         self.generator.train()
