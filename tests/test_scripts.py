@@ -66,6 +66,13 @@ def test_train_checkpoints_script_makes_weights_baseline_and_provenance(tmp_path
     assert sorted(installed) == ["t1c", "t1n", "t2f", "t2w"]
     assert installed["t1n"]["threads_per_target"] == 2 and installed["t2f"]["threads_per_target"] == 1
     assert installed["t2w"]["config"] == str(narrow)
+    # a subset with its baseline refitted (e.g. on another cohort) replaces only that subset's baselines
+    other = workspace / "baseline" / "brasyn_t2f.pt"
+    other.write_bytes(b"the t2f baseline of another cohort")
+    _train_checkpoints(run, TARGETS="t1n", WORKSPACE=str(workspace))
+    assert other.read_bytes() == b"the t2f baseline of another cohort"
+    assert (workspace / "baseline" / "brasyn_t1n.pt").read_bytes() == (run / "baseline" / "brasyn_t1n.pt").read_bytes()
+    assert (run / "baseline" / "brasyn_t1n.pt").stat().st_mtime_ns != fitted
 
 
 def test_learning_curve_plot_draws_every_run_and_target(tmp_path):
