@@ -16,9 +16,9 @@
 # default is "t1c=synthetic_wide", the recipe's 16-channel T1-ce model, docs/training-study.md),
 # BASELINE (1: fit the baseline too), STUDY (0; 1 also trains the variants in docs/study/variants on
 # STUDY_TARGET, t2w), INSTALL (1: copy the results into WORKSPACE, workspace/; its provenance.json
-# keeps one record per target; only the trained targets' baselines are replaced, so a target retrained
-# on another cohort is judged against the baseline fitted on that cohort), PHANTOM_ARGS (extra `brasyn phantom train` options, e.g. --small or
-# --site varied; recorded in provenance.json).
+# keeps one record per target; only the trained targets' baselines are replaced, so a target
+# retrained on another cohort is judged against the baseline fitted on that cohort), PHANTOM_ARGS
+# (extra `brasyn phantom train` options, e.g. --small or --site varied; recorded in provenance.json).
 # CONFIG is a preset name or a YAML file with `preset:` and overrides. A target trained with its own
 # config gets its own run folder, train-<config name>/, since a run folder holds one config.yaml.
 set -euo pipefail
