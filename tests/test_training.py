@@ -130,6 +130,7 @@ def test_yaml_file_round_trip(tmp_path, tiny):
         ({"training": {"stage1": {"batch_size": "four"}}}, "training.stage1.batch_size"),
         ({"training": {"stage2": {"l1_label_weights": [0.0, 1.0, 1.0, 5.0]}}}, "training.stage2.l1_label_weights"),
         ({"training": {"stage2": {"l1_label_weights": [1.0, -1.0, 1.0, 5.0]}}}, "training.stage2.l1_label_weights"),
+        ({"training": {"stage2": {"keep_warmup_checkpoint": True}}}, "training.stage2.keep_warmup_checkpoint"),
     ],
 )
 def test_bad_configs_name_the_key(source, message):
@@ -692,6 +693,42 @@ def test_warmup_trains_the_generator_on_reconstruction_only_then_every_term(data
     assert trainer.step == 2 and trainer.sched_d.last_epoch == 2  # one clock for the three schedules
     full = trainer.train_step(batch)
     assert {"discriminator", "adversarial", "contrastive", "sr_decoder", "sr_encoder", "sr_fusion"} <= set(full)
+
+
+def test_trainer_keeps_the_generator_weights_the_warmup_ended_with(dataset, tiny):
+    torch.manual_seed(0)
+    stage2 = dataclasses.replace(tiny.training.stage2, warmup_fraction=0.2, keep_warmup_checkpoint=True)
+    autoencoder = AutoencoderTrainer(tiny.model, tiny.training.stage1, CPU, 10).autoencoder
+    trainer = TranslationTrainer(tiny.model, stage2, CPU, 10, autoencoder)
+    trainer.train_mode()
+    batch = _batch(dataset, [0, 3])
+    for _ in range(2):  # the warm-up: 2 of 10 steps
+        trainer.train_step(batch)
+    assert trainer.warmup_state is None
+    ended = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    trainer.train_step(batch)  # the first step with every term
+    kept = trainer.warmup_state
+    assert kept is not None and all(torch.equal(ended[k], kept[k]) for k in ended)
+    trainer.train_step(batch)
+    assert trainer.warmup_state is kept  # kept once, not overwritten by later steps
+    assert any(not torch.equal(v, trainer.generator.state_dict()[k]) for k, v in kept.items())
+
+
+def test_train_writes_the_warmup_checkpoint_beside_an_unchanged_final_one(cohort, tmp_path):
+    """`keep_warmup_checkpoint`: warmup/brasyn_<t>.pt is a loadable checkpoint of other weights, and the
+    final checkpoint is the one a run without the switch writes."""
+    def setup(keep):
+        return {"preset": "tiny", "training": {"stage2": {"warmup_fraction": 0.5, "keep_warmup_checkpoint": keep}}}
+
+    train(cohort, tmp_path / "with", setup(True), ["t2f"])
+    train(cohort, tmp_path / "without", setup(False), ["t2f"])
+    assert not (tmp_path / "without" / "warmup").exists()
+    final, plain, warm = (Checkpoint.load(tmp_path / run / "brasyn_t2f.pt", target=Modality.T2F)
+                          for run in ("with", "without", "with/warmup"))
+    assert warm.kind == "plave" and warm.model_config == final.model_config
+    assert warm.intensity_model == final.intensity_model and warm.metrics["stage2"] == {}
+    assert all(torch.equal(final.state_dict[k], plain.state_dict[k]) for k in final.state_dict)
+    assert any(not torch.equal(warm.state_dict[k], final.state_dict[k]) for k in final.state_dict)
 
 
 def test_training_runs_with_every_augmentation_switch_on(cohort, tmp_path):

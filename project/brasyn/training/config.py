@@ -139,6 +139,11 @@ class TranslationStage(StageConfig):
     """Before every validation (and so before the checkpoint), the generator's BatchNorm running
     statistics are recomputed on this many fixed training slices with the current weights
     (`brasyn.training.batchnorm`); 0 keeps the moving averages of training."""
+    keep_warmup_checkpoint: bool = False
+    """Also write the generator as it is at the end of the warm-up (`warmup/brasyn_<target>.pt` in
+    the run folder, a weights folder of its own), so that one run judges the warm-up's model against
+    the final one. Needs `warmup_fraction` > 0. A run resumed after the warm-up's end has no copy of
+    it and writes none (with a warning)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,6 +156,8 @@ class TranslationStage(StageConfig):
             raise ConfigError(
                 f"training.stage2.warmup_fraction: expected a value in [0, 1), found {self.warmup_fraction}"
             )
+        if self.keep_warmup_checkpoint and self.warmup_fraction == 0:
+            raise ConfigError("training.stage2.keep_warmup_checkpoint: needs a warm-up (warmup_fraction > 0)")
         if not self.head_lr > 0:
             raise ConfigError(f"training.stage2.head_lr: expected > 0, found {self.head_lr}")
         if self.l1_label_weights is not None and (

@@ -3,6 +3,7 @@
 Run folder `output_dir`:
 
     brasyn_<target>.pt        checkpoint per target (`brasyn.checkpoint` schema, weights only)
+    warmup/brasyn_<target>.pt the generator at the warm-up's end (only with stage2.keep_warmup_checkpoint)
     config.yaml               the resolved setup (`model:`, `training:`)
     metrics_<target>.csv      one row per epoch and stage (loss means, lr, validation L1 / SSIM)
     resume/<target>.pt        optimizer / scheduler / step state to continue an interrupted run
@@ -20,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from brasyn.checkpoint import checkpoint_filename
+from brasyn.checkpoint import Checkpoint, checkpoint_filename
 from brasyn.constants import Modality, parse_targets
 from brasyn.data.cases import discover_cases
 from brasyn.data.slices import (
@@ -50,6 +51,8 @@ from brasyn.training.state import (
     write_checkpoint,
 )
 from brasyn.training.trainers import AutoencoderTrainer, TranslationTrainer
+
+WARMUP_FOLDER = "warmup"  # the warm-up's checkpoints (`training.stage2.keep_warmup_checkpoint`), a weights folder
 
 logger = logging.getLogger(__name__)
 
@@ -170,19 +173,41 @@ def _train_target(
         stage1 = run.stage1(total1)
         stage2 = run.stage2(total2, stage1.autoencoder)
         if rt.is_main:
-            checkpoint = trained_checkpoint(
-                target=target,
-                generator=stage2.generator,
-                setup=setup,
-                intensity_model=intensity_model,
-                data_summary=_data_summary(setup, train_ds, val_ds, train_cases, val_cases),
-                metrics={key: _last_row(getattr(record, key)) for key in ("stage1", "stage2")},
-            )
-            write_checkpoint(ckpt_path, checkpoint, compact=config.compact_checkpoints)
+            summary = _data_summary(setup, train_ds, val_ds, train_cases, val_cases)
+
+            def checkpoint(stage_metrics: dict[str, Any]) -> Checkpoint:  # of the generator's current weights
+                return trained_checkpoint(target=target, generator=stage2.generator, setup=setup,
+                                          intensity_model=intensity_model, data_summary=summary, metrics=stage_metrics)
+
+            final = checkpoint({key: _last_row(getattr(record, key)) for key in ("stage1", "stage2")})
+            write_checkpoint(ckpt_path, final, compact=config.compact_checkpoints)
+            if config.stage2.keep_warmup_checkpoint:
+                _write_warmup_checkpoint(run, stage2, output_dir / WARMUP_FOLDER / checkpoint_filename(target),
+                                         lambda: checkpoint({"stage1": _last_row(record.stage1), "stage2": {}}))
     finally:
         if metrics is not None:
             metrics.close()
     return ckpt_path
+
+
+def _write_warmup_checkpoint(
+    run: _TargetRun, trainer: TranslationTrainer, path: Path, checkpoint: Callable[[], Checkpoint]
+) -> None:
+    """The generator as the warm-up left it (`keep_warmup_checkpoint`), its BatchNorm statistics
+    recomputed for those weights as before every validation. Called after the final checkpoint is
+    written: it leaves the trainer holding the warm-up's weights."""
+    if trainer.warmup_state is None:
+        logger.warning("%s: no warm-up checkpoint (the warm-up did not end in this run, or it was resumed "
+                       "after its end)", run.target)
+        return
+    trainer.generator.load_state_dict(trainer.warmup_state)
+    config = run.setup.training
+    trainer.recalibrate_batchnorm(
+        recalibration_batches(run.train_ds, config.stage2.batchnorm_recalibration_slices, config.seed)
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_checkpoint(path, checkpoint(), compact=config.compact_checkpoints)
+    logger.info("%s: warm-up checkpoint %s", run.target, path)
 
 
 def _resumed_or_new(record: ResumeRecord | None, target: Modality, setup: TrainingSetup, rpath: Path) -> ResumeRecord:

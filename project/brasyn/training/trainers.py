@@ -218,6 +218,8 @@ class TranslationTrainer:
             None if stage.l1_label_weights is None else torch.tensor(stage.l1_label_weights, device=rt.device)
         )  # once, not per step
         self.generator = Generator.from_config(model_config).to(rt.device)
+        # the generator's weights at the end of the warm-up (with `keep_warmup_checkpoint`), else None
+        self.warmup_state: dict[str, Tensor] | None = None
         self.heads = PatchNCEHeads.from_config(model_config).to(rt.device)
         self.discriminator = PatchDiscriminator.from_config(model_config).to(rt.device)
         self.autoencoder = autoencoder.to(rt.device).eval()
@@ -334,6 +336,9 @@ class TranslationTrainer:
     def train_step(self, batch: Batch) -> dict[str, float]:
         if self.in_warmup():
             return _detached(self.warmup_step(batch))
+        if self.config.keep_warmup_checkpoint and self.warmup_state is None and self.step > 0:
+            # the first step after the warm-up: keep the weights it ended with
+            self.warmup_state = {k: v.detach().clone() for k, v in self.generator.state_dict().items()}
         with self.rt.autocast():
             forward = self.generator_side(batch.sources)
         d_terms = self.d_step(batch, forward.output.image)
