@@ -12,7 +12,8 @@
 #
 #   docs/study/varied-robust/eval.sh [RUN (runs/varied-robust)] [OUT (runs/varied-robust/eval)]
 # Earlier runs to show beside it: COMPARE="NAME=RUN ..." (each RUN's train/ in the picture and its
-# eval/ab_t1c.json in the table), e.g. COMPARE="robust=runs/varied-robust".
+# eval/ab_t1c.json in the table), e.g. COMPARE="robust=runs/varied-robust". PICTURE=0 skips step 3
+# (about a third of the time), e.g. to judge two runs side by side and draw one picture of both.
 # Needs the section-9 cohorts in runs/issue17/{indist,shifted}/{data,labels} (docs, Reproduce).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -38,6 +39,7 @@ done
 "$PY" scripts/ab_table.py --json new="$OUT/ab_t1c.json" "${compare_json[@]}" \
     --json bundled="${BUNDLED_JSON:-docs/study/robust-probe/bundled/ab_t1c.json}" \
     --cohort indist=runs/issue17/indist/labels --cohort shifted=runs/issue17/shifted/labels | tee "$OUT/table.md"
+[[ ${PICTURE:-1} == 1 ]] || { log done; exit 0; }
 log "picture"
 cases=()
 for c in indist shifted; do
