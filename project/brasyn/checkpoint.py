@@ -20,7 +20,8 @@ other module reads its fields, never the keys of the file. On disk it is a plain
 Migrations of files written by earlier versions (all format 1), applied by `Checkpoint.load` only:
 a `normalization` without `headroom` predates it and clipped at the percentile (headroom 1); copies
 of the normalization in `training_config.data` and `data_summary` are dropped (read from
-`normalization`); an intensity model's `percentile` is dropped (the normalization holds it).
+`normalization`); an intensity model's `percentile` is dropped (the normalization holds it); a
+"plave" `model_config` without `prior_degree` predates the polynomial prior (0: none).
 
 Optimizer state lives in a separate resume file written by the trainer.
 """
@@ -158,10 +159,13 @@ class Checkpoint:
         size = model_config.get("image_size") if isinstance(model_config, dict) else None
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise CheckpointError(f"{source}: model_config lacks a positive integer image_size")
+        model_config = dict(model_config)
+        if payload["kind"] == "plave":
+            model_config.setdefault("prior_degree", 0)
         return cls(
             kind=payload["kind"],
             target=target,
-            model_config=dict(model_config),
+            model_config=model_config,
             state_dict=float32_state(payload["state_dict"]),
             intensity_model=_intensity_model(payload["intensity_model"], source),
             normalization=_normalization(payload["normalization"], source),

@@ -11,6 +11,7 @@ from typing import Any
 
 from brasyn.config import from_dict, to_dict
 from brasyn.errors import ConfigError
+from brasyn.models.polynomial import MAX_DEGREE
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ class ModelConfig:
 
     use_seg_decoder: bool = True
     """Build the segmentation decoder beside the image decoder."""
+
+    prior_degree: int = 0
+    """Degree of a per-voxel polynomial prior (`brasyn.models.polynomial`) that the generator adds its
+    decoder's output to: 0, none (the paper's model); 1..3, image = clamp(prior(sources) + decoder
+    output, -1, 1), the decoder learning a residual on the polynomial baseline's prediction. The
+    prior's coefficients are fitted by least squares on the training cases before stage 2 and frozen."""
 
     disc_base_channels: int = 64
     """Width of the first PatchGAN discriminator layer (`ndf`)."""
@@ -105,6 +112,8 @@ class ModelConfig:
                 f"model.fusion_reduction: {self.fusion_reduction} exceeds the fusion token length"
                 f" {self.fusion_tokens_length}"
             )
+        if not 0 <= self.prior_degree <= MAX_DEGREE:
+            raise ConfigError(f"model.prior_degree: expected 0 (none) .. {MAX_DEGREE}, found {self.prior_degree}")
         if not 0.0 <= self.fusion_mix <= 1.0:
             raise ConfigError(f"model.fusion_mix: expected a value in [0, 1], found {self.fusion_mix}")
         if not 0.0 <= self.dropout < 1.0:

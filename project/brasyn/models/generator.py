@@ -13,6 +13,7 @@ from brasyn.models.decoders import ImageDecoder, SegmentationDecoder
 from brasyn.models.encoder import EncoderBranch
 from brasyn.models.fusion import CollaborativeAttentionFusion
 from brasyn.models.init import init_weights
+from brasyn.models.polynomial import PolynomialMap
 
 
 class EncoderFeatures(NamedTuple):
@@ -50,7 +51,8 @@ class GeneratorOutput(NamedTuple):
 
 
 class Generator(nn.Module):
-    """Maps the normalized source slices (B, n_sources, H, W) to the missing modality (B, 1, H, W).
+    """Maps the normalized source slices (B, n_sources, H, W) to the missing modality (B, 1, H, W);
+    with `config.prior_degree`, as a residual on a fitted per-voxel polynomial of the sources.
 
     H = W = config.image_size (the fusion token length depends on it). Channel i of the input goes to
     branch i; branches do not share weights.
@@ -80,6 +82,8 @@ class Generator(nn.Module):
             if config.use_seg_decoder
             else None
         )
+        # the per-voxel polynomial the image is a residual on (`prior_degree`); fitted, never trained
+        self.prior: PolynomialMap | None = PolynomialMap(config.prior_degree) if config.prior_degree else None
 
     @classmethod
     def from_config(cls, config: ModelConfig) -> Generator:
@@ -120,7 +124,8 @@ class Generator(nn.Module):
         encoded = self.encode(sources)
         decoded = self.decoder(encoded.fused)
         seg_logits = self.seg_decoder(encoded.fused) if (with_segmentation and self.seg_decoder is not None) else None
+        image = decoded.image if self.prior is None else (self.prior(sources) + decoded.image).clamp(-1.0, 1.0)
         features = GeneratorFeatures(
             branches=encoded.branches, mma=encoded.mma, fused=encoded.fused, up1=decoded.up1, up2=decoded.up2
         )
-        return GeneratorOutput(image=decoded.image, seg_logits=seg_logits, features=features)
+        return GeneratorOutput(image=image, seg_logits=seg_logits, features=features)

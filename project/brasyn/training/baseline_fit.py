@@ -8,6 +8,7 @@ training side because it reads cases and writes checkpoints, which the model its
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,9 +21,11 @@ from brasyn.checkpoint import Checkpoint
 from brasyn.config import from_dict, to_dict
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.data.cases import CaseStatus, discover_cases, load_case
-from brasyn.data.normalization import IntensityModel, Normalization
+from brasyn.data.normalization import BACKGROUND, IntensityModel, Normalization
+from brasyn.data.slices import CachedCase
 from brasyn.errors import ConfigError, InputError, IntensityError
 from brasyn.models.baseline import MAX_DEGREE, BaselineConfig, PolynomialBaseline, monomial_exponents
+from brasyn.models.polynomial import BACKGROUND_TOLERANCE
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +165,39 @@ def fit_baselines(
             metrics={"train_rmse": rmse, "train_r2": r2, "intensity_residual_std": intensity.residual_std},
         )
     return checkpoints
+
+
+def fit_prior(
+    cases: Sequence[CachedCase],
+    target: Modality,
+    degree: int,
+    config: BaselineFitConfig | None = None,
+) -> torch.Tensor:
+    """The coefficients (T,) of the generator's polynomial prior (`ModelConfig.prior_degree`) for
+    `target`: the baseline's least squares, on voxels sampled from the slice cache of the training
+    cases (those the network trains on, normalized alike; `config` gives the sampling and the ridge,
+    its own degree is not used). Rounded to float16 precision, as a compact checkpoint stores them, so
+    the network trains against exactly the prior that inference will add it to."""
+    config = config or BaselineFitConfig()
+    rng = np.random.default_rng(config.seed)
+    column = {m: i for i, m in enumerate(MODALITIES)}
+    samples = []
+    for case in cases:
+        images = np.asarray(case.images(), dtype=np.float32)  # (n, 4, h, w)
+        values = images.transpose(1, 0, 2, 3).reshape(len(MODALITIES), -1)  # (4, n·h·w)
+        brain = np.flatnonzero((values > BACKGROUND + BACKGROUND_TOLERANCE).any(axis=0))
+        tumour = np.flatnonzero(np.asarray(case.seg()).ravel() > 0)
+        wanted = min(config.voxels_per_case, brain.size)
+        n_tumour = min(int(round(config.tumour_fraction * wanted)), tumour.size)
+        chosen = np.concatenate([rng.choice(tumour, size=n_tumour, replace=False),
+                                 rng.choice(brain, size=wanted - n_tumour, replace=False)])
+        samples.append(values[:, chosen].T)  # (n, 4)
+    if not samples or not sum(len(s) for s in samples):
+        raise InputError(f"polynomial prior for {target}: no brain voxels in the training cases' slices")
+    data = np.concatenate(samples)
+    x = data[:, [column[m] for m in sources_for(target)]]
+    coefficients = fit_coefficients(x, data[:, column[target]], degree, ridge=config.ridge)
+    return torch.from_numpy(coefficients.astype(np.float16).astype(np.float32))
 
 
 def fit_baseline(

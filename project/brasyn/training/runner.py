@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from torch import Tensor
 
 from brasyn.checkpoint import Checkpoint, checkpoint_filename
 from brasyn.constants import Modality, parse_targets
@@ -34,6 +35,7 @@ from brasyn.data.slices import (
 )
 from brasyn.io.atomic import atomic_write_text
 from brasyn.models import SelfRepresentationAutoencoder
+from brasyn.training.baseline_fit import BaselineFitConfig, fit_prior
 from brasyn.training.batchnorm import recalibration_batches
 from brasyn.training.config import TrainingSetup, load_training_setup
 from brasyn.training.loop import StageTrainer, check_enough_slices, run_stage
@@ -170,8 +172,13 @@ def _train_target(
                      record, rpath, metrics)
     try:
         intensity_model = fit_intensity_model(train_cases, target)
+        prior = None
+        if setup.model.prior_degree:
+            prior = fit_prior(train_cases, target, setup.model.prior_degree, BaselineFitConfig(seed=config.seed))
+            logger.info("%s: polynomial prior of degree %d fitted on %d training cases",
+                        target, setup.model.prior_degree, len(train_cases))
         stage1 = run.stage1(total1)
-        stage2 = run.stage2(total2, stage1.autoencoder)
+        stage2 = run.stage2(total2, stage1.autoencoder, prior)
         if rt.is_main:
             summary = _data_summary(setup, train_ds, val_ds, train_cases, val_cases)
 
@@ -264,11 +271,14 @@ class _TargetRun:
             )
         return trainer
 
-    def stage2(self, total: int, autoencoder: SelfRepresentationAutoencoder) -> TranslationTrainer:
-        """Generator, discriminator and heads against the frozen autoencoder, up to `total` steps."""
+    def stage2(
+        self, total: int, autoencoder: SelfRepresentationAutoencoder, prior: Tensor | None = None
+    ) -> TranslationTrainer:
+        """Generator, discriminator and heads against the frozen autoencoder, up to `total` steps;
+        `prior`: the coefficients of the generator's polynomial prior (`model.prior_degree`)."""
         config, record = self.setup.training, self.record
         seed_everything(config.seed + STAGE2_SEED_OFFSET)
-        trainer = TranslationTrainer(self.setup.model, config.stage2, self.rt, total, autoencoder)
+        trainer = TranslationTrainer(self.setup.model, config.stage2, self.rt, total, autoencoder, prior)
         start = 0
         if record.stage2 is not None:
             trainer.load_state_dict(record.stage2.state)

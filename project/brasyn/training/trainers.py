@@ -203,6 +203,7 @@ class TranslationTrainer:
         rt: Runtime,
         total_steps: int,
         autoencoder: SelfRepresentationAutoencoder,
+        prior_coefficients: Tensor | None = None,
     ) -> None:
         self.rt = rt
         self.config = stage
@@ -217,7 +218,16 @@ class TranslationTrainer:
         self.l1_label_weights = (
             None if stage.l1_label_weights is None else torch.tensor(stage.l1_label_weights, device=rt.device)
         )  # once, not per step
-        self.generator = Generator.from_config(model_config).to(rt.device)
+        self.generator = Generator.from_config(model_config)
+        if (prior_coefficients is None) != (self.generator.prior is None):
+            raise ConfigError(
+                "model.prior_degree: the generator's polynomial prior needs its fitted coefficients"
+                if prior_coefficients is None
+                else "model.prior_degree is 0: prior coefficients given for a generator without a prior"
+            )
+        if self.generator.prior is not None:  # before DDP wraps it: every rank fitted the same prior
+            self.generator.prior.coefficients.copy_(prior_coefficients)
+        self.generator.to(rt.device)
         # the generator's weights at the end of the warm-up (with `keep_warmup_checkpoint`), else None
         self.warmup_state: dict[str, Tensor] | None = None
         self.heads = PatchNCEHeads.from_config(model_config).to(rt.device)
