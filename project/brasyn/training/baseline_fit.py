@@ -75,6 +75,20 @@ class BaselineFitConfig:
             raise ConfigError(f"tumour_fraction: expected a value in [0, 1], found {self.tumour_fraction}")
 
 
+def _sample_voxels(
+    brain: np.ndarray, tumour: np.ndarray | None, config: BaselineFitConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """Flat indices of min(`voxels_per_case`, brain size) voxels: a `tumour_fraction` share drawn from
+    `tumour` (flat indices inside the brain; None: no labels), the rest from `brain`."""
+    wanted = min(config.voxels_per_case, brain.size)
+    chosen = np.empty(0, dtype=np.int64)
+    if tumour is not None and config.tumour_fraction > 0:
+        n_tumour = min(int(round(config.tumour_fraction * wanted)), tumour.size)
+        chosen = rng.choice(tumour, size=n_tumour, replace=False) if n_tumour else chosen
+    rest = rng.choice(brain, size=wanted - chosen.size, replace=False)
+    return np.concatenate([chosen, rest])
+
+
 def _sample_case(
     volumes: dict[Modality, np.ndarray],
     seg: np.ndarray | None,
@@ -84,15 +98,8 @@ def _sample_case(
 ) -> tuple[np.ndarray, dict[Modality, float]]:
     """Normalize one complete case and sample brain voxels → (n, 4) values in MODALITIES order, scales."""
     mask, scales, normalized = config.normalization.normalize_case({m: volumes[m] for m in MODALITIES}, name=name)
-    brain = np.flatnonzero(mask)
-    wanted = min(config.voxels_per_case, brain.size)
-    chosen = np.empty(0, dtype=np.int64)
-    if seg is not None and config.tumour_fraction > 0:
-        tumour = np.flatnonzero(mask & (seg > 0))
-        n_tumour = min(int(round(config.tumour_fraction * wanted)), tumour.size)
-        chosen = rng.choice(tumour, size=n_tumour, replace=False) if n_tumour else chosen
-    rest = rng.choice(brain, size=wanted - chosen.size, replace=False)
-    index = np.concatenate([chosen, rest])
+    tumour = np.flatnonzero(mask & (seg > 0)) if seg is not None else None
+    index = _sample_voxels(np.flatnonzero(mask), tumour, config, rng)
     values = np.stack([normalized[m].ravel()[index] for m in MODALITIES], axis=1)  # (n, 4)
     return values.astype(np.float32), scales
 
@@ -185,13 +192,9 @@ def fit_prior(
     for case in cases:
         images = np.asarray(case.images(), dtype=np.float32)  # (n, 4, h, w)
         values = images.transpose(1, 0, 2, 3).reshape(len(MODALITIES), -1)  # (4, n·h·w)
-        brain = np.flatnonzero((values > BACKGROUND + BACKGROUND_TOLERANCE).any(axis=0))
-        tumour = np.flatnonzero(np.asarray(case.seg()).ravel() > 0)
-        wanted = min(config.voxels_per_case, brain.size)
-        n_tumour = min(int(round(config.tumour_fraction * wanted)), tumour.size)
-        chosen = np.concatenate([rng.choice(tumour, size=n_tumour, replace=False),
-                                 rng.choice(brain, size=wanted - n_tumour, replace=False)])
-        samples.append(values[:, chosen].T)  # (n, 4)
+        inside = (values > BACKGROUND + BACKGROUND_TOLERANCE).any(axis=0)
+        tumour = np.flatnonzero(inside & (np.asarray(case.seg()).ravel() > 0))
+        samples.append(values[:, _sample_voxels(np.flatnonzero(inside), tumour, config, rng)].T)  # (n, 4)
     if not samples or not sum(len(s) for s in samples):
         raise InputError(f"polynomial prior for {target}: no brain voxels in the training cases' slices")
     data = np.concatenate(samples)
