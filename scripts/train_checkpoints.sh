@@ -18,7 +18,9 @@
 # STUDY_TARGET, t2w), INSTALL (1: copy the results into WORKSPACE, workspace/; its provenance.json
 # keeps one record per target; only the trained targets' baselines are replaced, so a target
 # retrained on another cohort is judged against the baseline fitted on that cohort), PHANTOM_ARGS
-# (extra `brasyn phantom train` options, e.g. --small or --site varied; recorded in provenance.json).
+# (extra `brasyn phantom train` options, e.g. --small or --site varied; recorded in provenance.json),
+# INSTALL_WARMUP (targets whose warm-up checkpoint, warmup/ of a config with
+# stage2.keep_warmup_checkpoint, is installed instead of the final one; recorded in provenance.json).
 # CONFIG is a preset name or a YAML file with `preset:` and overrides. A target trained with its own
 # config gets its own run folder, train-<config name>/, since a run folder holds one config.yaml.
 set -euo pipefail
@@ -35,6 +37,7 @@ STUDY_TARGET=${STUDY_TARGET:-t2w}
 INSTALL=${INSTALL:-1}
 WORKSPACE=${WORKSPACE:-workspace}
 BASELINE=${BASELINE:-1}
+INSTALL_WARMUP=${INSTALL_WARMUP:-}
 read -r -a TARGETS <<<"${TARGETS:-t1n t1c t2w t2f}"
 if [[ $CONFIG == synthetic ]]; then TARGET_CONFIGS=${TARGET_CONFIGS-t1c=synthetic_wide}; fi
 TARGET_CONFIGS=${TARGET_CONFIGS:-}
@@ -42,6 +45,9 @@ config_of() {  # target -> its config (TARGET_CONFIGS, else CONFIG)
     local pair
     for pair in $TARGET_CONFIGS; do [[ ${pair%%=*} == "$1" ]] && { echo "${pair#*=}"; return; }; done
     echo "$CONFIG"
+}
+is_warmup_installed() {  # target -> true when INSTALL_WARMUP names it
+    [[ " $INSTALL_WARMUP " == *" $1 "* ]]
 }
 folder_of() {  # target -> its run folder: train/ for CONFIG, train-<config name>/ for its own config
     local config; config=$(config_of "$1")
@@ -135,7 +141,9 @@ log "done in ${seconds} s"
 # 4. how the weights were made, beside them
 machine=$("$PYTHON" -c "import platform, torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else f'{platform.processor() or platform.machine()} CPU')")
 cores=$(env -u OMP_NUM_THREADS nproc)  # nproc answers OMP_NUM_THREADS when it is set (above)
-targets=$(for target in "${TARGETS[@]}"; do printf '%s=%s=%s ' "$target" "$(config_of "$target")" "$(folder_of "$target")"; done)
+targets=$(for target in "${TARGETS[@]}"; do
+    printf '%s=%s=%s=%s ' "$target" "$(is_warmup_installed "$target" && echo warmup || echo final)" "$(config_of "$target")" \
+        "$(folder_of "$target")"; done)
 mkdir -p "$RUN/train"
 "$PYTHON" - "$RUN" "$CONFIG" "$CASES" "$SEED" "$seconds" "$machine" "$cores" "${OMP_NUM_THREADS:-}" "$targets" \
     "${PHANTOM_ARGS:-}" "$code_commit" <<'PY'
@@ -149,7 +157,8 @@ def steps(folder, target):  # the last step of each stage in the target's metric
 
 cohort = {"cases": int(cases), "seed": int(seed), **({"phantom_args": phantom_args} if phantom_args else {})}
 record = {"command": "scripts/train_checkpoints.sh", "config": config, "cohort": cohort,
-          "targets": {t: {"config": c, **steps(f, t)} for t, c, f in (triple.split("=", 2) for triple in targets.split())},
+          "targets": {t: {"config": c, **steps(f, t), **({"checkpoint": "warmup"} if k == "warmup" else {})}
+                      for t, k, c, f in (entry.split("=", 3) for entry in targets.split())},
           "wall_seconds": int(seconds), "machine": machine, "cpu_cores": int(cores),
           "threads_per_target": int(threads) if threads else None, "torch": torch.__version__, "code_commit": commit}
 with open(f"{run}/train/provenance.json", "w") as handle:
@@ -161,7 +170,8 @@ if [[ $INSTALL == 1 ]]; then
     mkdir -p "$weights/metrics" "$WORKSPACE/baseline"
     for target in "${TARGETS[@]}"; do
         folder=$(folder_of "$target")
-        cp "$folder/brasyn_$target.pt" "$weights/"
+        if is_warmup_installed "$target"; then cp "$folder/warmup/brasyn_$target.pt" "$weights/"
+        else cp "$folder/brasyn_$target.pt" "$weights/"; fi
         cp "$folder/metrics_$target.csv" "$weights/metrics/"
         if [[ $folder == "$RUN/train" ]]; then cp "$folder/config.yaml" "$weights/"
         else cp "$folder/config.yaml" "$weights/config_$target.yaml"; fi

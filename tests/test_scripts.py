@@ -30,9 +30,11 @@ def _train_checkpoints(run, **env):
 @pytest.mark.slow
 def test_train_checkpoints_script_makes_weights_baseline_and_provenance(tmp_path):
     run, workspace = tmp_path / "run", tmp_path / "workspace"
-    narrow = tmp_path / "narrow.yaml"  # one target with its own config, as t1c has in the bundled recipe
-    narrow.write_text("preset: tiny\nmodel:\n  base_channels: 4\n")
-    provenance = _train_checkpoints(run, TARGET_CONFIGS=f"t2w={narrow}", WORKSPACE=str(workspace))
+    narrow = tmp_path / "narrow.yaml"  # one target with its own config, as t1c has in the bundled recipe,
+    narrow.write_text(  # keeping its warm-up's model, which is installed instead of the final one
+        "preset: tiny\nmodel:\n  base_channels: 4\n"
+        "training:\n  stage2:\n    warmup_fraction: 0.5\n    keep_warmup_checkpoint: true\n")
+    provenance = _train_checkpoints(run, TARGET_CONFIGS=f"t2w={narrow}", WORKSPACE=str(workspace), INSTALL_WARMUP="t2w")
     cohort = sorted(p.name for p in (run / "cohort").iterdir() if p.is_dir())
     assert cohort == ["BraTS-GLI-10000-000", "BraTS-GLI-10001-000", "BraTS-GLI-10002-000"]  # shards = one cohort
     for target in MODALITIES:
@@ -43,14 +45,18 @@ def test_train_checkpoints_script_makes_weights_baseline_and_provenance(tmp_path
         assert Checkpoint.load(run / "baseline" / f"brasyn_{target.value}.pt", target=target).kind == "polynomial"
         assert (folder / f"metrics_{target.value}.csv").read_text().count("stage2") >= 1
         installed = workspace / "additional_files" / f"brasyn_{target.value}.pt"
-        assert installed.read_bytes() == (folder / f"brasyn_{target.value}.pt").read_bytes()
+        source = folder / "warmup" if target.value == "t2w" else folder
+        assert installed.read_bytes() == (source / f"brasyn_{target.value}.pt").read_bytes()
         assert (workspace / "baseline" / f"brasyn_{target.value}.pt").is_file()
+    assert (workspace / "additional_files" / "brasyn_t2w.pt").read_bytes() != (
+        run / "train-narrow" / "brasyn_t2w.pt").read_bytes()  # the warm-up's model is not the final one
     assert (workspace / "additional_files" / "config.yaml").is_file()
     assert "base_channels: 4" in (workspace / "additional_files" / "config_t2w.yaml").read_text()
     assert provenance["config"] == "tiny" and provenance["cohort"] == {"cases": 3, "seed": 1, "phantom_args": "--small"}
     assert {t: r["config"] for t, r in provenance["targets"].items()} == {
         "t1n": "tiny", "t1c": "tiny", "t2w": str(narrow), "t2f": "tiny"}
     assert all(r["stage1_steps"] > 0 and r["stage2_steps"] > 0 for r in provenance["targets"].values())
+    assert {t for t, r in provenance["targets"].items() if r.get("checkpoint") == "warmup"} == {"t2w"}
     assert provenance["torch"] == torch.__version__ and provenance["wall_seconds"] > 0
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     assert provenance["code_commit"].split("+")[0] == (head.stdout.strip() if head.returncode == 0 else "unknown")
