@@ -7,14 +7,7 @@
 #   docs/study/prior/eval.sh       (after the run in docs/training-study.md, Reproduce)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-for name in final warm; do rm -rf runs/prior-$name; mkdir -p runs/prior-$name; ln -s ../t1c-varied/baseline runs/prior-$name/baseline; done
-ln -s ../t1c-varied/train-robust_etw_prior runs/prior-final/train
-ln -s ../t1c-varied/train-robust_etw_prior/warmup runs/prior-warm/train
-OMP_NUM_THREADS=1 PICTURE=0 docs/study/varied-robust/eval.sh runs/prior-final > runs/prior-final.log 2>&1 &
-a=$!
-OMP_NUM_THREADS=1 PICTURE=0 docs/study/varied-robust/eval.sh runs/prior-warm > runs/prior-warm.log 2>&1 &
-b=$!
-wait $a; wait $b
+docs/study/varied-robust/both_checkpoints.sh prior t1c-varied/train-robust_etw_prior
 rim=docs/study/et-weight/warmup
 .venv/bin/python scripts/ab_table.py --json prior-warmup=runs/prior-warm/eval/ab_t1c.json \
     --json prior-final=runs/prior-final/eval/ab_t1c.json --json rim-warmup=$rim/warm/ab_t1c.json \

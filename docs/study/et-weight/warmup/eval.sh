@@ -5,14 +5,7 @@
 #   docs/study/et-weight/warmup/eval.sh       (after the run in docs/training-study.md, Reproduce)
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
-for name in final warm; do rm -rf runs/keep-$name; mkdir -p runs/keep-$name; ln -s ../t1c-varied/baseline runs/keep-$name/baseline; done
-ln -s ../t1c-varied/train-robust_etw_keep runs/keep-final/train
-ln -s ../t1c-varied/train-robust_etw_keep/warmup runs/keep-warm/train
-OMP_NUM_THREADS=1 PICTURE=0 docs/study/varied-robust/eval.sh runs/keep-final > runs/keep-final.log 2>&1 &
-a=$!
-OMP_NUM_THREADS=1 PICTURE=0 docs/study/varied-robust/eval.sh runs/keep-warm > runs/keep-warm.log 2>&1 &
-b=$!
-wait $a; wait $b
+docs/study/varied-robust/both_checkpoints.sh keep t1c-varied/train-robust_etw_keep
 .venv/bin/python scripts/ab_table.py --json warmup=runs/keep-warm/eval/ab_t1c.json --json final=runs/keep-final/eval/ab_t1c.json \
     --json full-budget=docs/study/et-weight/full-budget/ab_t1c.json --json bundled=docs/study/robust-probe/bundled/ab_t1c.json \
     --cohort indist=runs/issue17/indist/labels --cohort shifted=runs/issue17/shifted/labels > runs/keep-table.md
