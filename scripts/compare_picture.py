@@ -8,13 +8,16 @@ the truth's intensity window (a wrong scale shows), the whole tumour (yellow) an
         --run new=runs/varied-robust/train --baseline runs/varied-robust/baseline \
         --case runs/issue17/shifted/labels/original_data/BraTS-GLI-40007-000 --out picture.png
 
-Cases are training-format folders (all four modalities and the labels). The runs use the
+Cases are training-format folders (all four modalities and the labels): named one by one with
+`--case`, or with `--missing-in LABELS` every case of a BraSyn labels folder (`missing.json`,
+`original_data/`) that misses the target, in the order of `missing.json`. The runs use the
 inference defaults (test-time mirroring), the baseline one pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -52,24 +55,35 @@ def case_row(case: Path, target: Modality, runs: dict[str, Predictor]) -> Image.
     return qc.row(panels, title=f"{case.name}, slice {z}")
 
 
+def cases_missing(labels: Path, target: Modality) -> list[Path]:
+    """The case folders of a BraSyn labels folder (missing.json, original_data/) that miss `target`."""
+    missing = json.loads((labels / "missing.json").read_text())
+    return [labels / "original_data" / case for case, modality in missing.items() if modality == target.value]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("target", type=Modality)
     parser.add_argument("--run", type=named, action="append", required=True, help="NAME=FOLDER (repeatable)")
     parser.add_argument("--baseline", type=Path, help="a baseline folder, shown last")
-    parser.add_argument("--case", type=Path, action="append", required=True, help="a case folder (repeatable)")
+    parser.add_argument("--case", type=Path, action="append", default=[], help="a case folder (repeatable)")
+    parser.add_argument("--missing-in", type=Path, action="append", default=[], metavar="LABELS",
+                        help="every case of this labels folder that misses the target (repeatable)")
     parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
     args = parser.parse_args()
+    cases = args.case + [case for labels in args.missing_in for case in cases_missing(labels, args.target)]
+    if not cases:
+        parser.error(f"no case: give --case, or --missing-in a labels folder with cases that miss {args.target.value}")
 
     name = checkpoint_filename(args.target)
     runs = {run: Predictor.from_checkpoint(folder / name, settings=InferenceSettings()) for run, folder in args.run}
     if args.baseline:
         runs["baseline"] = Predictor.from_checkpoint(args.baseline / name, settings=InferenceSettings(mirror_axes=()))
-    picture = qc.stack([case_row(case, args.target, runs) for case in args.case])
+    picture = qc.stack([case_row(case, args.target, runs) for case in cases])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out) as partial:
         picture.save(partial, format="PNG")
-    print(f"{args.out}: {len(args.case)} cases, {len(runs)} runs")
+    print(f"{args.out}: {len(cases)} cases, {len(runs)} runs")
 
 
 if __name__ == "__main__":

@@ -186,11 +186,15 @@ def test_compare_picture_draws_one_row_per_case_and_one_panel_per_run(tmp_path, 
     """scripts/compare_picture.py: rows = cases, panels = three sources + truth + each run (+ baseline)."""
     from conftest import TINY_SHAPE, write_case
 
-    cases = [str(write_case(tmp_path / "cases", f"BraTS-GLI-0000{k}-000", seed=k, with_labels=True)) for k in (1, 2)]
+    labels = tmp_path / "labels"
+    cases = [str(write_case(labels / "original_data", f"BraTS-GLI-0000{k}-000", seed=k, with_labels=True))
+             for k in (1, 2, 3)]
+    (labels / "missing.json").write_text(json.dumps(
+        {"BraTS-GLI-00001-000": "t2w", "BraTS-GLI-00002-000": "t1c", "BraTS-GLI-00003-000": "t1c"}))
 
-    def picture(runs: int, case_count: int) -> Image.Image:
-        out = tmp_path / f"{runs}-{case_count}.png"
-        command = [sys.executable, str(ROOT / "scripts" / "compare_picture.py"), "t1c", "--out", str(out)]
+    def picture(runs: int, case_count: int, *extra: str) -> Image.Image:
+        out = tmp_path / f"{runs}-{case_count}-{len(extra)}.png"
+        command = [sys.executable, str(ROOT / "scripts" / "compare_picture.py"), "t1c", "--out", str(out), *extra]
         command += [arg for k in range(runs) for arg in ("--run", f"run{k}={weights}")]
         command += [arg for case in cases[:case_count] for arg in ("--case", case)]
         subprocess.run(command, capture_output=True, text=True, check=True)
@@ -202,3 +206,9 @@ def test_compare_picture_draws_one_row_per_case_and_one_panel_per_run(tmp_path, 
     assert one.width == 5 * panel + 4 * 2  # t1n, t2w, t2f, the truth, one run; 2 px gaps
     assert more.width - one.width == 2 * (panel + 2)  # two more runs: two more panels
     assert more.height == 2 * one.height + 2  # two cases: two rows
+    # --missing-in: the two cases that miss t1c (not the t2w one), after the --case ones
+    assert picture(1, 1, "--missing-in", str(labels)).height == 3 * one.height + 2 * 2
+    none = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_picture.py"), "t2f", "--run",
+                           f"r={weights}", "--missing-in", str(labels), "--out", str(tmp_path / "x.png")],
+                          capture_output=True, text=True)
+    assert none.returncode == 2 and "no case" in none.stderr and not (tmp_path / "x.png").exists()

@@ -14,12 +14,8 @@ rim=docs/study/et-weight/warmup
     --json bundled=docs/study/robust-probe/bundled/ab_t1c.json \
     --cohort indist=runs/issue17/indist/labels --cohort shifted=runs/issue17/shifted/labels \
     | sed 's/| new |/| prior-warmup |/' > runs/prior-table.md   # the first file's run keeps the name "new"
-cases=()
-for c in indist shifted; do
-    for case in $(.venv/bin/python -c "import json, sys; print(*[k for k, v in json.load(open(sys.argv[1])).items() if v == 't1c'])" \
-            "runs/issue17/$c/labels/missing.json"); do cases+=(--case "runs/issue17/$c/labels/original_data/$case"); done
-done
 .venv/bin/python scripts/compare_picture.py t1c --run bundled=workspace/additional_files \
     --run prior-warmup=runs/prior-warm/train --run prior-final=runs/prior-final/train \
-    --baseline runs/t1c-varied/baseline "${cases[@]}" --out runs/prior-t1c_cases.png
+    --baseline runs/t1c-varied/baseline \
+    --missing-in runs/issue17/indist/labels --missing-in runs/issue17/shifted/labels --out runs/prior-t1c_cases.png
 echo done

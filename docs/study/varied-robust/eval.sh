@@ -41,11 +41,7 @@ done
     --cohort indist=runs/issue17/indist/labels --cohort shifted=runs/issue17/shifted/labels | tee "$OUT/table.md"
 [[ ${PICTURE:-1} == 1 ]] || { log done; exit 0; }
 log "picture"
-cases=()
-for c in indist shifted; do
-    for case in $("$PY" -c "import json, sys; print(*[k for k, v in json.load(open(sys.argv[1])).items() if v == 't1c'])" \
-            "runs/issue17/$c/labels/missing.json"); do cases+=(--case "runs/issue17/$c/labels/original_data/$case"); done
-done
 "$PY" scripts/compare_picture.py t1c --run bundled=workspace/additional_files "${compare_runs[@]}" --run new="$RUN/train" \
-    --baseline "$RUN/baseline" "${cases[@]}" --out "$OUT/t1c_cases.png"
+    --baseline "$RUN/baseline" \
+    --missing-in runs/issue17/indist/labels --missing-in runs/issue17/shifted/labels --out "$OUT/t1c_cases.png"
 log done

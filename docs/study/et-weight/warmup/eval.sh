@@ -9,11 +9,7 @@ docs/study/varied-robust/both_checkpoints.sh keep t1c-varied/train-robust_etw_ke
 .venv/bin/python scripts/ab_table.py --json warmup=runs/keep-warm/eval/ab_t1c.json --json final=runs/keep-final/eval/ab_t1c.json \
     --json full-budget=docs/study/et-weight/full-budget/ab_t1c.json --json bundled=docs/study/robust-probe/bundled/ab_t1c.json \
     --cohort indist=runs/issue17/indist/labels --cohort shifted=runs/issue17/shifted/labels > runs/keep-table.md
-cases=()
-for c in indist shifted; do
-    for case in $(.venv/bin/python -c "import json, sys; print(*[k for k, v in json.load(open(sys.argv[1])).items() if v == 't1c'])" \
-            "runs/issue17/$c/labels/missing.json"); do cases+=(--case "runs/issue17/$c/labels/original_data/$case"); done
-done
 .venv/bin/python scripts/compare_picture.py t1c --run bundled=workspace/additional_files --run warmup=runs/keep-warm/train \
-    --run final=runs/keep-final/train --baseline runs/t1c-varied/baseline "${cases[@]}" --out runs/keep-t1c_cases.png
+    --run final=runs/keep-final/train --baseline runs/t1c-varied/baseline \
+    --missing-in runs/issue17/indist/labels --missing-in runs/issue17/shifted/labels --out runs/keep-t1c_cases.png
 echo done
