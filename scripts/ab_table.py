@@ -14,8 +14,9 @@ views of the same cohorts.
 
 Each `--json LABEL=FILE` adds the file's runs; a run named `baseline` becomes `baseline (LABEL)`, so
 baselines fitted on different training cohorts stay apart, and files whose baselines scored the same
-share one row, `baseline (LABEL, LABEL2)`; a run whose name an earlier file already used (two
-eval.sh runs both call theirs `new`) is shown under its file's LABEL. Prints Markdown.
+share one row, `baseline (LABEL, LABEL2)`; a run called `new` (the name eval.sh gives the model it
+judges) and a run whose name an earlier file already used are shown under their file's LABEL.
+Prints Markdown.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def merged_runs(files: list[tuple[str, Path]]) -> dict[str, dict[str, list[dict]
             here = runs.setdefault(cohort, {})
             for run, rows in by_run.items():
                 if run != "baseline":
-                    here[label if run in here else run] = rows  # two files' "new": the later one by its label
+                    here[label if run in here or run == "new" else run] = rows
                     continue
                 baselines = (name for name, other in here.items() if name.startswith("baseline (") and other == rows)
                 same = next(baselines, None)

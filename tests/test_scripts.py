@@ -156,7 +156,8 @@ def test_flair_counterfactual_changes_only_the_flair(monkeypatch):
 def test_ab_table_scores_the_targets_cases_and_keeps_baselines_apart(tmp_path):
     """scripts/ab_table.py: the first table averages only the cases missing the target (missing.json),
     the second every case, with the enhancement's mean and median; two files' baselines stay apart, and
-    a third file that scored the first one's baseline again shares its row, its run named by its label."""
+    a third file that scored the first one's baseline again shares its row; a run called "new" is shown
+    under its file's label."""
     def row(case, ssim, enhancement):
         return {"case": case, "ssim_healthy_region": ssim, "ssim_container": 0.9, "ssim_tumour_region": 0.5,
                 "psnr_brain": 20.0, "enhancement_recovered": enhancement}
@@ -174,12 +175,12 @@ def test_ab_table_scores_the_targets_cases_and_keeps_baselines_apart(tmp_path):
                "--cohort", f"site={labels}"]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     own, every = result.stdout.split("every case")
-    assert "| site (2) | new | 0.7000 | 0.9000 | 0.5000 | 20.00 | 0.30 / 0.30 (2) |" in own  # A and C only
+    assert "| site (2) | n | 0.7000 | 0.9000 | 0.5000 | 20.00 | 0.30 / 0.30 (2) |" in own  # A, C; "new": by label
     assert "| site (1) | old | 0.6000 |" in own  # the old probe scored A, not C
     assert "| site (2) | baseline (n, a) | 0.1000 |" in own and "| site (2) | baseline (o) | 0.2000 |" in own
     assert own.count("baseline") == 2  # n's and a's baselines scored the same: one row
     assert "| site (1) | a | 0.6000 |" in own  # a's run is also called "new": shown by its file's label
-    assert "| site (3) | new | 0.7667 | 0.9000 | 0.5000 | 20.00 | 1.20 / 0.40 (3) |" in every  # mean vs median
+    assert "| site (3) | n | 0.7667 | 0.9000 | 0.5000 | 20.00 | 1.20 / 0.40 (3) |" in every  # mean vs median
 
 
 def test_compare_picture_draws_one_row_per_case_and_one_panel_per_run(tmp_path, weights):
