@@ -20,3 +20,9 @@ for variant in as-drawn t1n-mprage both-mprage; do cohorts+=(--cohort "$variant=
     --baseline runs/t1c-varied/baseline --mirror-axes none "${cohorts[@]}" \
     --json $here/ab_t1c.json | sed -n '/mirror_axes/,$p' > $here/ab_t1c.txt
 "$PY" $here/summary.py $here/ab_t1c.json > $here/summary.txt
+# the picture: two cases as drawn and with the MPRAGE T1 before contrast (test-time mirroring; ~10 min)
+cf=$out/as-drawn/BraTS-GLI cfm=$out/t1n-mprage/BraTS-GLI
+"$PY" scripts/compare_picture.py t1c --run bundled=workspace/additional_files \
+    --run rim30-warmup=runs/t1c-varied/train-robust_etw30_keep/warmup \
+    --case $cf-20003-000 --case $cfm-20003-000 --case $cf-20007-000 --case $cfm-20007-000 --out $out/cases.png
+"$PY" -c "from PIL import Image; Image.open('$out/cases.png').convert('RGB').quantize(64).save('$here/cases.png')"
