@@ -26,3 +26,13 @@ def load_training_case(case: Path) -> tuple[dict[Modality, np.ndarray], np.ndarr
     volumes = {m: load_volume(case / image_filename(case.name, m.value))[0] for m in MODALITIES}
     seg = load_volume(case / image_filename(case.name, "seg"))[0].astype(np.uint8)
     return volumes, seg, brain_mask(list(volumes.values()))
+
+
+def drawn_protocol(seed: int, index: int, site: str):
+    """The acquisition protocol (`brasyn.phantom.protocol.Protocol`) the phantom generator draws for
+    case `index` of cohort `seed` at `site`: its physics stream alone, no volume is made."""
+    from brasyn.phantom.contrast import sample_physics
+    from brasyn.phantom.generator import _rngs
+    from brasyn.phantom.site import site_profile
+
+    return sample_physics(_rngs(seed, index)["physics"], site_profile(site))[0]

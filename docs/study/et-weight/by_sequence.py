@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
-from study_cases import named  # noqa: E402
+from study_cases import drawn_protocol, named  # noqa: E402
 
 
 def _protocols(labels: Path) -> dict[str, tuple[str, str]]:
@@ -42,14 +42,11 @@ def _protocols(labels: Path) -> dict[str, tuple[str, str]]:
 def _training_protocols(spec: str) -> dict[str, int]:
     """(T1-ce kind, FLAIR timing) -> cases of the training cohort `SEED:SITE:FIRST_ID:CASES`."""
     from brasyn.constants import Modality
-    from brasyn.phantom.contrast import sample_physics
-    from brasyn.phantom.generator import _rngs
-    from brasyn.phantom.site import site_profile
 
     seed, site, first, cases = spec.split(":")
     counts: dict[str, int] = {}
     for index in range(int(first), int(first) + int(cases)):
-        protocol = sample_physics(_rngs(int(seed), index)["physics"], site_profile(site))[0]
+        protocol = drawn_protocol(int(seed), index, site)
         flair = "after" if protocol.sequences[Modality.T2F].post_contrast else "before"
         key = f"T1-ce {protocol.sequences[Modality.T1C].kind}, FLAIR {flair}"
         counts[key] = counts.get(key, 0) + 1

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
-from study_cases import load_training_case  # noqa: E402
+from study_cases import drawn_protocol, load_training_case  # noqa: E402
 
 from brasyn.constants import Modality  # noqa: E402
 from brasyn.evaluation.enhancement import enhancement_ratio  # noqa: E402
@@ -31,15 +31,8 @@ def _kinds_from_record(labels: Path) -> dict[str, str]:
 
 
 def _kinds_by_redraw(folder: Path, seed: int, site: str) -> dict[str, str]:
-    from brasyn.phantom.contrast import sample_physics
-    from brasyn.phantom.generator import _rngs
-    from brasyn.phantom.site import site_profile
-
-    kinds = {}
-    for case in sorted(p.name for p in folder.iterdir() if p.is_dir()):
-        protocol = sample_physics(_rngs(seed, int(case.split("-")[2]))["physics"], site_profile(site))[0]
-        kinds[case] = protocol.sequences[Modality.T1C].kind
-    return kinds
+    cases = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    return {case: drawn_protocol(seed, int(case.split("-")[2]), site).sequences[Modality.T1C].kind for case in cases}
 
 
 def _report(name: str, folder: Path, kinds: dict[str, str]) -> None:

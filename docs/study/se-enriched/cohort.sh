@@ -14,17 +14,15 @@ out=runs/t1c-se/cohort
 rm -rf "$out" runs/t1c-se/parts
 mkdir -p "$out"
 cp -al runs/t1c-varied/cohort/BraTS-* "$out/"
-indices=$("$PY" - <<'PY'
+indices=$(PYTHONPATH=scripts "$PY" - <<'PY'
+from study_cases import drawn_protocol
+
 from brasyn.constants import Modality
-from brasyn.phantom.contrast import sample_physics
-from brasyn.phantom.generator import _rngs
-from brasyn.phantom.site import site_profile
 
 found = []
 index = 10032
 while len(found) < 10:
-    protocol = sample_physics(_rngs(1, index)["physics"], site_profile("varied"))[0]
-    if protocol.sequences[Modality.T1C].kind == "SE":
+    if drawn_protocol(1, index, "varied").sequences[Modality.T1C].kind == "SE":
         found.append(index)
     index += 1
 print(*found)
