@@ -31,8 +31,9 @@ PICTURE=0 docs/study/varied-robust/eval.sh "$judge"
 log "16-case validation cohort, the cases missing T1-ce"
 val=$judge/validation
 mkdir -p "$val/data" "$val/labels/original_data"
-cases=$("$PY" -c "import json; print(' '.join(c for c, m in json.load(open('runs/eval/labels/missing.json')).items() if m == 't1c'))")
-"$PY" -c "import json, sys; json.dump({c: 't1c' for c in sys.argv[1:]}, open('$val/labels/missing.json', 'w'), indent=1)" $cases
+# the cohort's missing.json cut to its T1-ce cases, written beside them; the case names printed
+cases=$("$PY" -c "import json, sys; keep = {c: m for c, m in json.load(open(sys.argv[1])).items() if m == 't1c'}
+json.dump(keep, open(sys.argv[2], 'w'), indent=1); print(*keep)" runs/eval/labels/missing.json "$val/labels/missing.json")
 for case in $cases; do
     ln -s "$PWD/runs/eval/data/$case" "$val/data/$case"
     ln -s "$PWD/runs/eval/labels/original_data/$case" "$val/labels/original_data/$case"
@@ -43,7 +44,7 @@ for which in new bundled; do
     "$PY" -m brasyn.cli infer "$val/data" "$val/$which/model" --weights "$weights" --segmentation-dir "$val/$which/seg"
     "$PY" -m brasyn.cli infer "$val/data" "$val/$which/baseline" --weights "$base"
     "$PY" -m brasyn.cli evaluate --pred "$val/$which/model" --labels "$val/labels" --segmentation-dir "$val/$which/seg" \
-        --baseline "$val/$which/baseline" --out "$val/$which/report" --no-pictures > "$val/$which.txt" || true
+        --baseline "$val/$which/baseline" --out "$val/$which/report" --no-pictures > "$val/$which.txt"
 done
 [[ ${PICTURE:-1} == 1 ]] || { log done; exit 0; }
 log "picture"
