@@ -12,6 +12,8 @@
 #   4. t1c_cases.png: the section-9 cases missing T1-ce, truth, bundled, new, baseline.
 #
 #   docs/study/t1c-install/eval.sh [RUN (runs/t1c-install)]
+# Other runs' probes to show in table.md: COMPARE_JSON="NAME=ab_t1c.json ...", e.g. the retrained
+# varied-cohort model's, COMPARE_JSON="varied=docs/study/t1c-install/ab_t1c.json" (docs/study/t1c-mixed).
 # Needs runs/issue17/{indist,shifted} and runs/eval (16 cases, seed 2024), docs, Reproduce.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -23,7 +25,9 @@ rm -rf "$judge"; mkdir -p "$judge"
 ln -s "$(cd "$RUN" && pwd)/train-robust_etw_keep/warmup" "$judge/train"
 ln -s "$(cd "$RUN" && pwd)/baseline" "$judge/baseline"
 PICTURE=0 docs/study/varied-robust/eval.sh "$judge"
-"$PY" scripts/ab_table.py --json new="$judge/eval/ab_t1c.json" \
+compare_json=()
+for pair in ${COMPARE_JSON:-}; do compare_json+=(--json "$pair"); done
+"$PY" scripts/ab_table.py --json new="$judge/eval/ab_t1c.json" "${compare_json[@]}" \
     --json rim10-warmup-earlier=docs/study/et-weight/warmup/warm/ab_t1c.json \
     --json bundled=docs/study/robust-probe/bundled/ab_t1c.json \
     --cohort indist=runs/issue17/indist/labels --cohort shifted=runs/issue17/shifted/labels > "$judge/table.md"
