@@ -13,7 +13,8 @@
 #
 #   docs/study/t1c-install/eval.sh [RUN (runs/t1c-install)]
 # Other runs' probes to show in table.md: COMPARE_JSON="NAME=ab_t1c.json ...", e.g. the retrained
-# varied-cohort model's, COMPARE_JSON="varied=docs/study/t1c-install/ab_t1c.json" (docs/study/t1c-mixed).
+# varied-cohort model's, COMPARE_JSON="varied-retrained=docs/study/t1c-install/ab_t1c.json"
+# (docs/study/t1c-mixed, where RUN is the both-site cohort's run).
 # Needs runs/issue17/{indist,shifted} and runs/eval (16 cases, seed 2024), docs, Reproduce.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
