@@ -21,7 +21,8 @@ Migrations of files written by earlier versions (all format 1), applied by `Chec
 a `normalization` without `headroom` predates it and clipped at the percentile (headroom 1); copies
 of the normalization in `training_config.data` and `data_summary` are dropped (read from
 `normalization`); an intensity model's `percentile` is dropped (the normalization holds it); a
-"plave" `model_config` without `prior_degree` predates the polynomial prior (0: none).
+"plave" `model_config` without `prior_degree` predates the polynomial prior (0: none), one without
+`composite_background` predates the background composite (false).
 
 Optimizer state lives in a separate resume file written by the trainer.
 """
@@ -162,6 +163,7 @@ class Checkpoint:
         model_config = dict(model_config)
         if payload["kind"] == "plave":
             model_config.setdefault("prior_degree", 0)
+            model_config.setdefault("composite_background", False)
         return cls(
             kind=payload["kind"],
             target=target,

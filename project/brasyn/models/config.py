@@ -61,6 +61,12 @@ class ModelConfig:
     output, -1, 1), the decoder learning a residual on the polynomial baseline's prediction. The
     prior's coefficients are fitted by least squares on the training cases before stage 2 and frozen."""
 
+    composite_background: bool = False
+    """Compose the generated image with the background: -1 wherever every source is background, the
+    network's output inside the sources' brain. Inference writes that anyway (`Predictor.restore`
+    zeroes the outside of the brain), so the switch changes training only: no loss asks the network
+    to draw the step from the brain's edge down to the background. False: the paper's model."""
+
     disc_base_channels: int = 64
     """Width of the first PatchGAN discriminator layer (`ndf`)."""
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import torch
 from torch import Tensor, nn
 
+from brasyn.data.normalization import BACKGROUND
 from brasyn.errors import ContractError
 from brasyn.models.blocks import frozen_batchnorm_statistics
 from brasyn.models.config import ModelConfig
@@ -13,7 +15,7 @@ from brasyn.models.decoders import ImageDecoder, SegmentationDecoder
 from brasyn.models.encoder import EncoderBranch
 from brasyn.models.fusion import CollaborativeAttentionFusion
 from brasyn.models.init import init_weights
-from brasyn.models.polynomial import PolynomialMap
+from brasyn.models.polynomial import PolynomialMap, source_background
 
 
 class EncoderFeatures(NamedTuple):
@@ -125,6 +127,8 @@ class Generator(nn.Module):
         decoded = self.decoder(encoded.fused)
         seg_logits = self.seg_decoder(encoded.fused) if (with_segmentation and self.seg_decoder is not None) else None
         image = decoded.image if self.prior is None else (self.prior(sources) + decoded.image).clamp(-1.0, 1.0)
+        if self.config.composite_background:
+            image = torch.where(source_background(sources), torch.full_like(image, BACKGROUND), image)
         features = GeneratorFeatures(
             branches=encoded.branches, mma=encoded.mma, fused=encoded.fused, up1=decoded.up1, up2=decoded.up2
         )

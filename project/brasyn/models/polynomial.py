@@ -21,6 +21,12 @@ MAX_DEGREE = 3
 BACKGROUND_TOLERANCE = 1e-4  # a source at or below -1 + this counts as background
 
 
+def source_background(sources: Tensor) -> Tensor:
+    """(B, n, H, W) normalized sources → (B, 1, H, W) bool: where every source is background (the
+    voxels inference writes as 0, `Predictor.restore`)."""
+    return (sources <= BACKGROUND + BACKGROUND_TOLERANCE).all(dim=1, keepdim=True)
+
+
 def monomial_exponents(degree: int, n_inputs: int = 3) -> tuple[tuple[int, ...], ...]:
     """Exponent tuples of every monomial of total degree ≤ `degree`, by degree then lexicographically.
 
@@ -54,6 +60,6 @@ class PolynomialMap(nn.Module):
         for coefficient, exponent in zip(self.coefficients, self._exponents, strict=True):
             term = powers[0][exponent[0]] * powers[1][exponent[1]] * powers[2][exponent[2]]
             image = image + coefficient * term
-        background = (x <= BACKGROUND + BACKGROUND_TOLERANCE).all(dim=1)  # (B, H, W)
+        background = source_background(x)[:, 0]  # (B, H, W)
         image = torch.where(background, torch.full_like(image, BACKGROUND), image.clamp(-1.0, 1.0))
         return image.unsqueeze(1).to(sources.dtype)  # (B, 1, H, W)
