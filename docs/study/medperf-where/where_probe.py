@@ -14,7 +14,11 @@ within 5 voxels of the brain, the brain's outer 5 voxels, the healthy brain insi
 tumour (seg > 0, wherever it lies). Each region's map is also split into its luminance factor
 l = (2 mu_p mu_t + c1) / (mu_p^2 + mu_t^2 + c1), which a wrong scale lowers, and the rest,
 contrast-structure cs = SSIM / l, and the same split is printed with the prediction rescaled by the
-oracle factor median(truth) / median(prediction) in the brain.
+oracle factor median(truth) / median(prediction) in the brain. Then how the edge looks: the mean
+of each image over the brain's voxels at in-plane depth 1 (the outermost ring) to 5 and deeper,
+divided by the same image's brain median (scale-free), for the truth, the model and the baseline,
+and what the outermost ring is worth: the model's score with that ring's voxels taken from the
+baseline's prediction.
 
 Every case of each cohort (`labels/original_data`) is scored as a `target` case, the cases that
 really miss it (`missing.json`) marked with *; the model with the inference defaults, the baseline
@@ -36,19 +40,26 @@ from study_cases import load_training_case, named  # noqa: E402
 
 from brasyn.checkpoint import checkpoint_filename  # noqa: E402
 from brasyn.constants import Modality  # noqa: E402
-from brasyn.evaluation.ssim import K1, container_normalize, container_ssim_map, data_range_of, gaussian_kernel_1d  # noqa: E402
+from brasyn.evaluation.ssim import (  # noqa: E402
+    K1,
+    container_normalize,
+    container_ssim,
+    container_ssim_map,
+    data_range_of,
+    gaussian_kernel_1d,
+)
 from brasyn.inference import InferenceSettings, Predictor  # noqa: E402
 
 BAND = 5  # voxels: the SSIM window's radius
 REGIONS = ("far background", "background band", "brain edge", "healthy interior", "tumour")
+PLANE = np.zeros((3, 3, 3), dtype=bool)
+PLANE[1] = ndimage.generate_binary_structure(2, 1)  # in-plane 4-neighbourhood: the map's windows are 2-D
 
 
 def regions(brain: np.ndarray, tumour: np.ndarray) -> dict[str, np.ndarray]:
     """The five disjoint regions (see module doc), grown and shrunk in-plane only."""
-    plane = np.zeros((3, 3, 3), dtype=bool)
-    plane[1] = ndimage.generate_binary_structure(2, 1)
-    grown = ndimage.binary_dilation(brain, plane, iterations=BAND)
-    inner = ndimage.binary_erosion(brain, plane, iterations=BAND)
+    grown = ndimage.binary_dilation(brain, PLANE, iterations=BAND)
+    inner = ndimage.binary_erosion(brain, PLANE, iterations=BAND)
     return {
         "far background": ~grown & ~tumour,
         "background band": grown & ~brain & ~tumour,
@@ -56,6 +67,17 @@ def regions(brain: np.ndarray, tumour: np.ndarray) -> dict[str, np.ndarray]:
         "healthy interior": inner & ~tumour,
         "tumour": tumour,
     }
+
+
+def depth_profile(image: np.ndarray, brain: np.ndarray) -> list[float]:
+    """Mean of `image` over the brain voxels at in-plane depth 1..BAND and deeper, / its brain median."""
+    median = float(np.median(image[brain]))
+    profile, ring = [], brain
+    for _ in range(BAND):
+        inner = ndimage.binary_erosion(ring, PLANE)
+        profile.append(float(image[ring & ~inner].mean()) / median)
+        ring = inner
+    return profile + [float(image[ring].mean()) / median]
 
 
 def maps(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +122,7 @@ def main() -> None:
     for cohort, labels in args.cohort:
         missing = json.loads((labels / "missing.json").read_text())
         totals = {view: {} for view in ("as predicted", "oracle scale")}
+        profiles = {}  # case -> (mark, {image: depth profile}, MedPerf SSIM of model, spliced, baseline)
         header = " | ".join(REGIONS)
         print(f"\n{cohort}\n| case | view | total | {header} | SSIM model / baseline | l diff | cs diff |")
         print("|---" * (len(REGIONS) + 6) + "|")
@@ -111,6 +134,11 @@ def main() -> None:
             pred = {"model": model.predict(sources, case_id=case.name).image,
                     "baseline": baseline.predict(sources, case_id=case.name).image}
             mark = "*" if missing.get(case.name) == args.target.value else ""
+            images = {"truth": truth, model_name: pred["model"], "baseline": pred["baseline"]}
+            ring = brain & ~ndimage.binary_erosion(brain, PLANE)
+            spliced = np.where(ring, pred["baseline"], pred["model"])
+            ring_scores = [container_ssim(x, truth) for x in (pred["model"], spliced, pred["baseline"])]
+            profiles[case.name] = (mark, {k: depth_profile(v, brain) for k, v in images.items()}, ring_scores)
             for view in totals:
                 if view == "oracle scale":
                     pred = {k: v * float(np.median(truth[brain]) / np.median(v[brain])) for k, v in pred.items()}
@@ -135,6 +163,21 @@ def main() -> None:
                 l_diff = np.mean([sum(c[2][r][1] for r in REGIONS) for c in chosen])
                 cs_diff = np.mean([sum(c[2][r][2] for r in REGIONS) for c in chosen])
                 print(f"| mean, {label} | {view} | {total:+.1f} | {cells} | | {l_diff:+.1f} | {cs_diff:+.1f} |")
+        depths = " | ".join(f"depth {d}" for d in range(1, BAND + 1))
+        print(f"\n{cohort}: mean over the brain's voxels at each in-plane depth / the image's brain median")
+        print(f"| cases | image | {depths} | deeper |\n" + "|---" * (BAND + 3) + "|")
+        views = (("missing it (*)", lambda m: m == "*"), ("every case", lambda m: True))
+        for label, keep in views:
+            chosen = [p for mark, p, _ in profiles.values() if keep(mark)]
+            for image in chosen[0] if chosen else ():
+                mean = np.mean([p[image] for p in chosen], axis=0)
+                print(f"| {label} | {image} | " + " | ".join(f"{v:.3f}" for v in mean) + " |")
+        print(f"\n{cohort}: MedPerf-2023 SSIM, as predicted\n| cases | {model_name} | {model_name}, outermost ring "
+              "from the baseline | baseline |\n|---|---|---|---|")
+        for label, keep in views:
+            chosen = [r for mark, _, r in profiles.values() if keep(mark)]
+            if chosen:
+                print(f"| {label} | " + " | ".join(f"{v:.4f}" for v in np.mean(chosen, axis=0)) + " |")
 
 
 if __name__ == "__main__":

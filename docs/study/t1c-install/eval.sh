@@ -14,7 +14,9 @@
 #   docs/study/t1c-install/eval.sh [RUN (runs/t1c-install)]
 # Other runs' probes to show in table.md: COMPARE_JSON="NAME=ab_t1c.json ...", e.g. the retrained
 # varied-cohort model's, COMPARE_JSON="varied-retrained=docs/study/t1c-install/ab_t1c.json"
-# (docs/study/t1c-mixed, where RUN is the both-site cohort's run).
+# (docs/study/t1c-mixed, where RUN is the both-site cohort's run). Another run's model and baseline:
+# TRAIN (its weights folder in RUN, train-robust_etw_keep/warmup) and BASE (RUN/baseline), e.g. the
+# composite-background run: TRAIN=train-wide_composite BASE=workspace/baseline ... eval.sh runs/checkpoints.
 # Needs runs/issue17/{indist,shifted} and runs/eval (16 cases, seed 2024), docs, Reproduce.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -23,8 +25,8 @@ PY=${PYTHON:-.venv/bin/python}
 judge=$RUN/judge
 log() { echo "[$(date +%H:%M:%S)] $*"; }
 rm -rf "$judge"; mkdir -p "$judge"
-ln -s "$(cd "$RUN" && pwd)/train-robust_etw_keep/warmup" "$judge/train"
-ln -s "$(cd "$RUN" && pwd)/baseline" "$judge/baseline"
+ln -s "$(cd "$RUN" && pwd)/${TRAIN:-train-robust_etw_keep/warmup}" "$judge/train"
+ln -s "$(realpath "${BASE:-$RUN/baseline}")" "$judge/baseline"
 PICTURE=0 docs/study/varied-robust/eval.sh "$judge"
 compare_json=()
 for pair in ${COMPARE_JSON:-}; do compare_json+=(--json "$pair"); done
