@@ -89,7 +89,8 @@ demo: install
 	@echo "Pictures: $(DEMO)/report/overview.png and $(DEMO)/report/qc/<case>.png; scores: $(DEMO)/report/cases.csv, summary.json"
 
 # The bundled checkpoints (workspace/additional_files) and the reference baseline (workspace/baseline):
-# a 32-case synthetic training cohort (seed 1), the `synthetic` preset for t1n, t2w and t2f and
+# a 32-case synthetic training cohort (seed 1), the `synthetic` preset with the background composite
+# (docs/study/composite/synthetic_composite.yaml) for t1n, t2w and t2f and
 # `synthetic_wide` (16 channels) for t1c, the four side by side, each stage fitted to its time budget
 # (4 + 90 min: about 1 h 40 min on 2 cores), the polynomial baseline fitted on the same cohort, and a
 # provenance record. TARGETS=t1c retrains only that target; STUDY=1 also trains docs/study's variants.

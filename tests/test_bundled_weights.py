@@ -12,9 +12,10 @@ from brasyn.config import from_dict
 from brasyn.constants import MODALITIES, Modality, sources_for
 from brasyn.inference import InferenceSettings, Predictor
 from brasyn.phantom import PhantomConfig, generate_case
-from brasyn.training.config import load_training_setup
+from brasyn.training.config import PRESETS, load_training_setup
 
-WORKSPACE = Path(__file__).resolve().parents[1] / "workspace"
+REPO = Path(__file__).resolve().parents[1]
+WORKSPACE = REPO / "workspace"
 MAX_BYTES = 5 * 1024 * 1024  # per checkpoint: the demo models are stored compact (float16)
 
 
@@ -46,9 +47,14 @@ def test_bundled_models_record_how_they_were_made():
         assert record["stage2_steps"] > 0
         checkpoint = Checkpoint.load(folder / checkpoint_filename(target), target=target)
         # the recorded config is the one the weights were trained with
-        assert checkpoint.model_config == load_training_setup(record["config"]).to_dict()["model"]
+        assert checkpoint.model_config == load_training_setup(_recorded_config(record)).to_dict()["model"]
         assert checkpoint.normalization == Normalization()  # today's normalization
         assert (folder / "metrics" / f"metrics_{target.value}.csv").is_file()
+
+
+def _recorded_config(record: dict) -> str | Path:
+    """A record's config: a preset name, or a YAML path relative to the repository (e.g. a study's)."""
+    return record["config"] if record["config"] in PRESETS else REPO / record["config"]
 
 
 def _training_normalization(folder: str, target: Modality):
@@ -62,7 +68,7 @@ def _training_normalization(folder: str, target: Modality):
 
     if folder == "additional_files":
         record = json.loads((WORKSPACE / folder / "provenance.json").read_text())["targets"][target.value]
-        return load_training_setup(record["config"]).training.data.normalization
+        return load_training_setup(_recorded_config(record)).training.data.normalization
     # the baseline records its fitting config in the checkpoint (older files: with the normalization)
     raw = torch.load(WORKSPACE / folder / checkpoint_filename(target), weights_only=True)["training_config"]
     known = {*BaselineFitConfig.__dataclass_fields__, "percentile", "headroom"}
