@@ -8,12 +8,14 @@
 #   PYTHON=python3 RUN=/tmp/run STUDY=1 scripts/train_checkpoints.sh   # e.g. on a GPU host
 #
 # Environment (defaults): PYTHON (.venv/bin/python), RUN (runs/checkpoints), CASES (32), SEED (1),
-# CONFIG (synthetic), DEVICE (auto), JOBS (number of cores), PARALLEL (1: the targets train side by
-# side, on a CPU with JOBS/(number of targets) threads each, at least 1: on 2 cores as many steps per
-# hour as one after another, and other work on the machine slows all targets alike instead of
-# cutting the last one short), TARGETS ("t1n t1c t2w t2f"; a subset retrains only those),
-# TARGET_CONFIGS (target=config pairs that replace CONFIG for one target; with CONFIG=synthetic the
-# default is "t1c=synthetic_wide", the recipe's 16-channel T1-ce model, docs/training-study.md),
+# CONFIG (docs/study/composite/synthetic_composite.yaml: the synthetic preset with the background
+# composite, the bundled recipe of t1n, t2w and t2f), DEVICE (auto), JOBS (number of cores),
+# PARALLEL (1: the targets train side by side, on a CPU with JOBS/(number of targets) threads each,
+# at least 1: on 2 cores as many steps per hour as one after another, and other work on the machine
+# slows all targets alike instead of cutting the last one short), TARGETS ("t1n t1c t2w t2f"; a subset retrains only those),
+# TARGET_CONFIGS (target=config pairs that replace CONFIG for one target; with the default CONFIG or
+# CONFIG=synthetic the default is "t1c=synthetic_wide", the recipe's 16-channel T1-ce model,
+# docs/training-study.md),
 # BASELINE (1: fit the baseline too), STUDY (0; 1 also trains the variants in docs/study/variants on
 # STUDY_TARGET, t2w), INSTALL (1: copy the results into WORKSPACE, workspace/; its provenance.json
 # keeps one record per target; only the trained targets' baselines are replaced, so a target
@@ -29,7 +31,8 @@ PYTHON=${PYTHON:-.venv/bin/python}
 RUN=${RUN:-runs/checkpoints}
 CASES=${CASES:-32}
 SEED=${SEED:-1}
-CONFIG=${CONFIG:-synthetic}
+BUNDLED_CONFIG=docs/study/composite/synthetic_composite.yaml
+CONFIG=${CONFIG:-$BUNDLED_CONFIG}
 DEVICE=${DEVICE:-auto}
 JOBS=${JOBS:-$(nproc)}
 STUDY=${STUDY:-0}
@@ -39,7 +42,7 @@ WORKSPACE=${WORKSPACE:-workspace}
 BASELINE=${BASELINE:-1}
 INSTALL_WARMUP=${INSTALL_WARMUP:-}
 read -r -a TARGETS <<<"${TARGETS:-t1n t1c t2w t2f}"
-if [[ $CONFIG == synthetic ]]; then TARGET_CONFIGS=${TARGET_CONFIGS-t1c=synthetic_wide}; fi
+if [[ $CONFIG == synthetic || $CONFIG == "$BUNDLED_CONFIG" ]]; then TARGET_CONFIGS=${TARGET_CONFIGS-t1c=synthetic_wide}; fi
 TARGET_CONFIGS=${TARGET_CONFIGS:-}
 config_of() {  # target -> its config (TARGET_CONFIGS, else CONFIG)
     local pair
