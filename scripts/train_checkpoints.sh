@@ -12,7 +12,8 @@
 # composite, the bundled recipe of t1n, t2w and t2f), DEVICE (auto), JOBS (number of cores),
 # PARALLEL (1: the targets train side by side, on a CPU with JOBS/(number of targets) threads each,
 # at least 1: on 2 cores as many steps per hour as one after another, and other work on the machine
-# slows all targets alike instead of cutting the last one short), TARGETS ("t1n t1c t2w t2f"; a subset retrains only those),
+# slows all targets alike instead of cutting the last one short), TARGETS ("t1n t1c t2w t2f"; a
+# subset retrains only those),
 # TARGET_CONFIGS (target=config pairs that replace CONFIG for one target; with the default CONFIG or
 # CONFIG=synthetic the default is "t1c=synthetic_wide", the recipe's 16-channel T1-ce model,
 # docs/training-study.md),
