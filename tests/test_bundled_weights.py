@@ -184,3 +184,19 @@ def test_bundled_segmenter_finds_the_tumour_of_an_unseen_case(unseen_case):
     assert labels.shape == (240, 240, 155) and labels.dtype == np.uint8
     assert set(np.unique(labels)) <= {0, 1, 2, 3}
     assert region_dice(labels, unseen_case.seg)["WT"] > 0.8
+
+
+def test_make_checkpoints_defaults_are_the_bundled_recipe():
+    """`make checkpoints` (scripts/train_checkpoints.sh with its defaults) trains each target with the
+    config its bundled checkpoint records, so the documented command reproduces the bundled set."""
+    import json
+    import re
+
+    script = (REPO / "scripts" / "train_checkpoints.sh").read_text()
+    default_config = re.search(r"^BUNDLED_CONFIG=(\S+)$", script, re.MULTILINE).group(1)
+    assert re.search(r"^CONFIG=\$\{CONFIG:-\$BUNDLED_CONFIG\}$", script, re.MULTILINE)
+    pairs = re.search(r'\$CONFIG == "\$BUNDLED_CONFIG" \]\]; then TARGET_CONFIGS=\$\{TARGET_CONFIGS-([^}]*)\}', script)
+    own = dict(pair.split("=") for pair in pairs.group(1).split())  # the targets with their own config
+    records = json.loads((WORKSPACE / "additional_files" / "provenance.json").read_text())["targets"]
+    for target in MODALITIES:
+        assert records[target.value]["config"] == own.get(target.value, default_config), target
