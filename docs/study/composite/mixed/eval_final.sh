@@ -16,22 +16,24 @@ BASE=${2:-runs/t1c-mixed/baseline}
 PY=${PYTHON:-.venv/bin/python}
 final=$RUN/train-rim10_keep_composite
 out=$RUN/final-eval
-rm -rf "$out"; mkdir -p "$out/indist" "$out/shifted" "$out/validation/data" "$out/validation/labels/original_data"
-for pair in indist=runs/issue17/indist shifted=runs/issue17/shifted runs=runs/eval; do
-    cohort=${pair%%=*} folder=${pair#*=}
-    for case in $("$PY" -c "import json, sys; print(*(c for c, m in json.load(open(sys.argv[1])).items() if m == 't1c'))" \
-            "$folder/labels/missing.json"); do
-        if [[ $cohort == runs ]]; then
-            ln -s "$PWD/$folder/data/$case" "$out/validation/data/$case"
-            ln -s "$PWD/$folder/labels/original_data/$case" "$out/validation/labels/original_data/$case"
-        else ln -s "$PWD/$folder/labels/original_data/$case" "$out/$cohort/$case"; fi
+val=$out/validation
+rm -rf "$out"; mkdir -p "$out/indist" "$out/shifted" "$val/data" "$val/labels/original_data"
+t1c_cases() {  # a cohort's labels/missing.json -> its cases missing T1-ce; with a second path, also that file cut to them
+    "$PY" -c "import json, sys; keep = {c: m for c, m in json.load(open(sys.argv[1])).items() if m == 't1c'}
+if len(sys.argv) > 2: json.dump(keep, open(sys.argv[2], 'w'), indent=1)
+print(*keep)" "$@"
+}
+for cohort in indist shifted; do
+    for case in $(t1c_cases "runs/issue17/$cohort/labels/missing.json"); do
+        ln -s "$PWD/runs/issue17/$cohort/labels/original_data/$case" "$out/$cohort/$case"
     done
 done
-"$PY" -c "import json, sys; json.dump({c: m for c, m in json.load(open(sys.argv[1])).items() if m == 't1c'}, open(sys.argv[2], 'w'))" \
-    runs/eval/labels/missing.json "$out/validation/labels/missing.json"
+for case in $(t1c_cases runs/eval/labels/missing.json "$val/labels/missing.json"); do
+    ln -s "$PWD/runs/eval/data/$case" "$val/data/$case"
+    ln -s "$PWD/runs/eval/labels/original_data/$case" "$val/labels/original_data/$case"
+done
 "$PY" scripts/ab_probe.py t1c --run final="$final" --run warmup="$final/warmup" --baseline "$BASE" \
     --cohort indist="$out/indist" --cohort shifted="$out/shifted" --json "$out/final_vs_warmup.json" > "$out/final_vs_warmup.txt"
-val=$out/validation
 "$PY" -m brasyn.cli infer "$val/data" "$val/model" --weights "$final" --segmentation-dir "$val/seg"
 "$PY" -m brasyn.cli infer "$val/data" "$val/baseline" --weights "$BASE"
 "$PY" -m brasyn.cli evaluate --pred "$val/model" --labels "$val/labels" --segmentation-dir "$val/seg" \
